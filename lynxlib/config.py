@@ -1,0 +1,351 @@
+"""Typed configuration: one dataclass per component, loaded from a scale file plus a variant override.
+
+``load("params/tiny.yaml", "noisy_data")`` reads the scale file, deep-merges
+``params/variants/noisy_data.yaml`` over it, and builds a :class:`Config`. Every key is checked
+against the dataclasses: an unknown key raises :class:`ConfigError` naming the file, the dotted key
+and the nearest valid key; a value of the wrong type names the expected type.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lynxlib.runs import resolve
+
+
+class ConfigError(ValueError):
+    """Bad params: raised before any work starts, naming the file and key."""
+
+
+@dataclass
+class WorldConfig:
+    """The synthetic world (``lynxlib.world``): sizes, vocabulary subsets, resolutions."""
+
+    seed: int = 0                      # world seed; eval sets use seeds derived from it, disjoint from train
+    num_places: int = 8                # places used (<= the world's catalogue)
+    num_shapes: int = 6                # shapes used
+    num_colours: int = 8               # colours used
+    grid: int = 3                      # objects sit on a grid x grid layout
+    max_objects: int = 3               # objects per scene (besides counting groups)
+    max_count: int = 9                 # counting groups have 0..max_count members
+    text_prob: float = 0.5             # share of scenes carrying a rendered word
+    word_length: int = 3               # letters per rendered word
+    image_size_low: int = 64           # low resolution (the paper's 224)
+    image_size_high: int = 128         # high resolution (the paper's 420)
+    frames: int = 5                    # frames per video clip (Lynx uses 5)
+    train_scenes: int = 2000           # training images
+    train_clips: int = 200             # training videos
+    noisy_multiplier: int = 5          # noisy caption pool = multiplier x clean pool
+    text_corpus: int = 5000            # sentences of text-only corpus (stage 0 LM pretraining)
+    text_instructions: int = 2000      # text instruction examples (the "Vicuna" analogue)
+    eval_scale: float = 1.0            # Open-VQA-mini = real set's 302/148 items x this factor
+    mme_images_per_subtask: int = 20   # MME-mini: images per subtask, 2 questions each
+    owleval_items: int = 40            # OwlEval-mini prompts
+    paraphrases: int = 15              # generated paraphrases per task, besides >= 3 hand-written
+
+
+@dataclass
+class TokenizerConfig:
+    path: str | None = None            # tokenizer dir or hub id; None: the stage-0 tokenizer of this run
+    vocab_size: int = 1024             # BPE vocabulary trained in stage 0
+
+
+@dataclass
+class LMConfig:
+    """A transformers decoder (LLaMA architecture). Shape keys are used when stage 0 builds it."""
+
+    backbone: str = "vicuna"           # "vicuna" (instruction-tuned) or "llama" (base): which checkpoint
+    llama_path: str | None = None      # base LM dir or hub id; None: stage-0 output
+    vicuna_path: str | None = None     # instruction-tuned LM dir or hub id; None: stage-0 output
+    hidden_size: int = 256
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 688
+    max_position_embeddings: int = 512
+    dtype: str = "float32"             # float32 | bfloat16 | float16
+
+
+@dataclass
+class VisionConfig:
+    """An open_clip tower returning its token sequence."""
+
+    arch: str = "vit"                  # "vit" (open_clip VisionTransformer) or "eva" (timm EVA through open_clip)
+    open_clip_name: str = "lynx-tiny-vit"  # open_clip model config name
+    checkpoint: str | None = None      # open_clip checkpoint file; None: stage-0 tower of this run
+    patch_size: int = 8                # tiny tower shape (used when stage 0 builds it)
+    width: int = 192
+    layers: int = 4
+    heads: int = 4
+    embed_dim: int = 128               # CLIP joint embedding width
+    feature_layer: int = -2            # -1 final block, -2 penultimate (LLaVA's choice)
+
+
+@dataclass
+class ResamplerConfig:
+    num_latents: int = 32              # learned queries (paper: 32)
+    depth: int = 3                     # released config: 3
+    heads: int = 8
+    dim_head: int = 64
+    ff_mult: int = 4
+
+
+@dataclass
+class AdapterConfig:
+    every: int = 2                     # adapter after every M-th block (paper text: 1, released config: 2)
+    bottleneck_ratio: float = 0.5      # d -> d * ratio -> d (paper: 4096 -> 2048)
+
+
+@dataclass
+class XAttnConfig:
+    every: int = 1                     # gated cross-attention before every N-th block (Flamingo)
+    heads: int = 8
+    dim_head: int = 64
+    ff_mult: int = 4
+
+
+@dataclass
+class ModelConfig:
+    fusion: str = "prefix"             # "prefix" (PT, Lynx) or "cross_attn" (CA, Flamingo)
+    blind: bool = False                # text-only control: the model never sees the image
+    adapters: bool = True              # insert adapters into the frozen LM (PT)
+    resampler: ResamplerConfig = field(default_factory=ResamplerConfig)
+    adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    xattn: XAttnConfig = field(default_factory=XAttnConfig)
+
+
+@dataclass
+class BackbonesConfig:
+    """Stage 0 (tiny/smoke only): pretrain the tokenizer, LM, instruct LM and vision tower."""
+
+    lm_steps: int = 1000
+    lm_batch_size: int = 32
+    lm_seq_len: int = 96
+    lm_lr: float = 3e-3
+    vicuna_steps: int = 300
+    vicuna_lr: float = 1e-3
+    tower_steps: int = 1000
+    tower_batch_size: int = 64
+    tower_lr: float = 2e-3
+    probe_items: int = 512             # held-out scenes for the tower's quality gates
+
+
+@dataclass
+class StageConfig:
+    """One training stage. The same loop runs every stage; budgets are steps, not seconds."""
+
+    enabled: bool = True
+    steps: int = 100
+    batch_size: int = 16
+    grad_accum: int = 1
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 10
+    min_lr_ratio: float = 0.1          # cosine decays to lr * min_lr_ratio
+    clip_grad: float = 1.0
+    resolution: str = "low"            # "low" or "high" (WorldConfig sizes)
+    trainable: list[str] = field(default_factory=lambda: ["resampler", "adapters"])
+    mixture: dict[str, float] = field(default_factory=lambda: {"caption_pair": 1.0})
+    captions: str = "clean"            # "clean" or "clean+noisy" (caption_pair samples)
+    prompts: str = "diverse"           # "diverse" (all training phrasings) or "single" (one per task)
+    max_seq_len: int = 128
+    log_every: int = 10
+    ckpt_every: int = 50
+    keep_last: int = 2
+
+
+@dataclass
+class GenerationConfig:
+    num_beams: int = 1                 # released Lynx: 5; tiny default greedy
+    max_new_tokens: int = 32           # released Lynx: 64
+    template: str = "User: {question}\nBot:"  # released Lynx prompt
+    batch_size: int = 32
+
+
+@dataclass
+class EvalConfig:
+    judge: str = "rule"                # "rule" (offline) or "llm" (OpenAI-compatible endpoint from env)
+    resolution: str = "high"           # resolution the model is evaluated at
+    batch_size: int = 32
+
+
+@dataclass
+class StudyConfig:
+    variants: list[str] = field(default_factory=lambda: ["ours"])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    workers: int = 1
+
+
+@dataclass
+class Config:
+    scale: str = "smoke"               # smoke | tiny | paper
+    variant: str = "ours"
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 0                   # torch intra-op threads; 0 keeps torch's default
+    world: WorldConfig = field(default_factory=WorldConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    lm: LMConfig = field(default_factory=LMConfig)
+    vision: VisionConfig = field(default_factory=VisionConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    backbones: BackbonesConfig = field(default_factory=BackbonesConfig)
+    pretrain_low: StageConfig = field(default_factory=StageConfig)
+    pretrain_high: StageConfig = field(default_factory=lambda: StageConfig(resolution="high"))
+    instruct: StageConfig = field(default_factory=StageConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    study: StudyConfig = field(default_factory=StudyConfig)
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "scale": ("smoke", "tiny", "paper"),
+    "lm.backbone": ("vicuna", "llama"),
+    "lm.dtype": ("float32", "bfloat16", "float16"),
+    "vision.arch": ("vit", "eva"),
+    "model.fusion": ("prefix", "cross_attn"),
+    "eval.judge": ("rule", "llm"),
+    "eval.resolution": ("low", "high"),
+}
+STAGE_CHOICES = {"resolution": ("low", "high"), "captions": ("clean", "clean+noisy"), "prompts": ("diverse", "single")}
+TRAINABLE_GROUPS = ("resampler", "adapters", "xattn", "lm", "frame_pos")
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Return ``base`` with ``override`` merged in; nested dicts merge, everything else replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "mixture":
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _check_type(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        inner = [opt for opt in options if opt is not type(None)]
+        return _check_type(value, inner[0], where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item,) = typing.get_args(hint)
+        return [_check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        key_t, val_t = typing.get_args(hint)
+        return {_check_type(k, key_t, where): _check_type(v, val_t, f"{where}.{k}") for k, v in value.items()}
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and (not isinstance(value, hint) or (hint is int and isinstance(value, bool))):
+        raise ConfigError(f"{where}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def from_dict(cls: type, data: dict, where: str = "") -> Any:
+    """Build dataclass ``cls`` from ``data``, checking keys and types recursively."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{where}.{key}" if where else str(key)
+        if key not in hints:
+            near = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean '{(where + '.') if where else ''}{near[0]}'?" if near else ""
+            raise ConfigError(f"unknown key '{dotted}'{hint} (valid: {', '.join(names)})")
+        hint_t = hints[key]
+        if dataclasses.is_dataclass(hint_t):
+            kwargs[key] = from_dict(hint_t, value, dotted)
+        else:
+            kwargs[key] = _check_type(value, hint_t, dotted)
+    return cls(**kwargs)
+
+
+def validate(cfg: Config) -> None:
+    """Check values that types cannot: choices, trainable groups, sizes."""
+    flat = to_dict(cfg)
+    for dotted, allowed in CHOICES.items():
+        value = flat
+        for part in dotted.split("."):
+            value = value[part]
+        if value not in allowed:
+            raise ConfigError(f"{dotted}: {value!r} is not one of {allowed}")
+    for stage in ("pretrain_low", "pretrain_high", "instruct"):
+        stage_cfg = getattr(cfg, stage)
+        for key, allowed in STAGE_CHOICES.items():
+            if getattr(stage_cfg, key) not in allowed:
+                raise ConfigError(f"{stage}.{key}: {getattr(stage_cfg, key)!r} is not one of {allowed}")
+        for group in stage_cfg.trainable:
+            if group not in TRAINABLE_GROUPS:
+                raise ConfigError(f"{stage}.trainable: unknown group {group!r} (valid: {TRAINABLE_GROUPS})")
+        if any(w < 0 for w in stage_cfg.mixture.values()) or not stage_cfg.mixture:
+            raise ConfigError(f"{stage}.mixture: weights must be >= 0 and at least one task given")
+    if cfg.world.image_size_high < cfg.world.image_size_low:
+        raise ConfigError("world.image_size_high must be >= world.image_size_low")
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def variant_path(params: str | Path, variant: str) -> Path:
+    """Variants live in ``variants/`` beside the scale file."""
+    return Path(params).parent / "variants" / f"{variant}.yaml"
+
+
+def load(params: str | Path, variant: str = "ours", seed: int | None = None, **overrides: Any) -> Config:
+    """Merge the scale file, the variant override and keyword overrides; validate; return a Config."""
+    params = resolve(params)
+    data = read_yaml(params)
+    vpath = variant_path(params, variant)
+    if not vpath.is_file():
+        known = sorted(p.stem for p in vpath.parent.glob("*.yaml"))
+        raise ConfigError(f"variant {variant!r}: no file {vpath} (known variants: {', '.join(known)})")
+    data = deep_merge(data, read_yaml(vpath))
+    data = deep_merge(data, overrides)
+    data["variant"] = variant
+    if seed is not None:
+        data["seed"] = seed
+    try:
+        cfg = from_dict(Config, data)
+    except ConfigError as err:
+        raise ConfigError(f"{params} + {vpath.name}: {err}") from None
+    validate(cfg)
+    return cfg
+
+
+def to_dict(cfg: Any) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def config_hash(section: Any) -> str:
+    """A short stable hash of a config (or any json-able part of it) for run reuse and cache keys."""
+    payload = json.dumps(section if isinstance(section, dict) else to_dict(section), sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def dump(cfg: Config) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

@@ -1,0 +1,76 @@
+"""Params loading: merge, validation, clear errors naming the key."""
+from pathlib import Path
+
+import pytest
+
+from lynxlib import config
+
+VARIANTS = sorted(p.stem for p in Path("params/variants").glob("*.yaml"))
+SCALES = ["params/smoke.yaml", "params/tiny.yaml", "params/paper.yaml"]
+
+
+def test_all_paper_rows_and_blind_control_exist():
+    assert set(VARIANTS) >= {"ours", "llama", "no_diverse_prompts", "noisy_data", "cross_attn",
+                             "cross_attn_tune_lm", "low_res", "blind"}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("scale", SCALES)
+def test_every_variant_is_valid_at_every_scale(scale, variant):
+    if not Path(scale).exists():
+        pytest.skip(f"{scale} not written yet")
+    cfg = config.load(scale, variant)
+    assert cfg.variant == variant
+    assert cfg.scale == Path(scale).stem
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_variant_files_open_with_a_comment_naming_the_paper(variant):
+    first = Path(f"params/variants/{variant}.yaml").read_text().splitlines()[0]
+    assert first.startswith("# ")
+    if variant != "blind":
+        assert "Table 3" in first and "Sec." in first
+
+
+def test_variant_overrides_apply():
+    assert config.load("params/smoke.yaml", "llama").lm.backbone == "llama"
+    assert config.load("params/smoke.yaml", "no_diverse_prompts").instruct.prompts == "single"
+    assert config.load("params/smoke.yaml", "noisy_data").pretrain_low.captions == "clean+noisy"
+    low = config.load("params/smoke.yaml", "low_res")
+    assert not low.pretrain_high.enabled and low.instruct.resolution == "low"
+    ca = config.load("params/smoke.yaml", "cross_attn_tune_lm")
+    assert ca.model.fusion == "cross_attn" and "lm" in ca.instruct.trainable
+    assert config.load("params/smoke.yaml", "blind").model.blind
+
+
+def test_unknown_key_names_it_and_the_nearest(tmp_path):
+    (tmp_path / "variants").mkdir()
+    (tmp_path / "variants" / "ours.yaml").write_text("{}\n")
+    (tmp_path / "s.yaml").write_text("scale: smoke\nworld:\n  train_scense: 3\n")
+    with pytest.raises(config.ConfigError, match=r"world\.train_scense.*did you mean 'world\.train_scenes'"):
+        config.load(tmp_path / "s.yaml")
+
+
+def test_wrong_type_names_key_and_type(tmp_path):
+    (tmp_path / "variants").mkdir()
+    (tmp_path / "variants" / "ours.yaml").write_text("instruct:\n  steps: many\n")
+    (tmp_path / "s.yaml").write_text("scale: smoke\n")
+    with pytest.raises(config.ConfigError, match=r"instruct\.steps: expected int"):
+        config.load(tmp_path / "s.yaml")
+
+
+def test_bad_choice_and_missing_variant(tmp_path):
+    (tmp_path / "variants").mkdir()
+    (tmp_path / "variants" / "ours.yaml").write_text("model:\n  fusion: sideways\n")
+    (tmp_path / "s.yaml").write_text("scale: smoke\n")
+    with pytest.raises(config.ConfigError, match=r"model\.fusion"):
+        config.load(tmp_path / "s.yaml")
+    with pytest.raises(config.ConfigError, match=r"known variants: ours"):
+        config.load(tmp_path / "s.yaml", "nonexistent")
+
+
+def test_int_is_accepted_for_float_and_hash_is_stable():
+    a = config.load("params/smoke.yaml", "ours", instruct={"lr": 1})
+    assert isinstance(a.instruct.lr, float)
+    assert config.config_hash(a) == config.config_hash(config.load("params/smoke.yaml", "ours", instruct={"lr": 1.0}))
+    assert config.config_hash(a) != config.config_hash(config.load("params/smoke.yaml", "ours"))
