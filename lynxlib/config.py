@@ -54,6 +54,22 @@ class WorldConfig:
 
 
 @dataclass
+class DataConfig:
+    """Where training and evaluation data come from: the synthetic world, or user files (paper scale)."""
+
+    source: str = "world"              # "world" (smoke/tiny) or "files" (paper: the paths below)
+    pair_shards: list[str] = field(default_factory=list)  # WebDataset tar shards of image-text pairs (img2dataset)
+    noisy_pair_shards: list[str] = field(default_factory=list)  # large noisy pairs (COYO/DataComp analogue)
+    instruct_json: list[str] = field(default_factory=list)  # LLaVA-style instruction JSON files
+    image_root: str | None = None      # folder the instruction JSON's image paths are relative to
+    open_vqa_images: str | None = None # the released Open_VQA_images.jsonl
+    open_vqa_image_root: str | None = None
+    open_vqa_videos: str | None = None # the released Open_VQA_videos.jsonl
+    open_vqa_video_root: str | None = None
+    mme_root: str | None = None        # MME benchmark folder (questions + images)
+
+
+@dataclass
 class TokenizerConfig:
     path: str | None = None            # tokenizer dir or hub id; None: the stage-0 tokenizer of this run
     vocab_size: int = 1024             # BPE vocabulary trained in stage 0
@@ -192,6 +208,7 @@ class Config:
     device: str = "cpu"
     threads: int = 0                   # torch intra-op threads; 0 keeps torch's default
     world: WorldConfig = field(default_factory=WorldConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     lm: LMConfig = field(default_factory=LMConfig)
     vision: VisionConfig = field(default_factory=VisionConfig)
@@ -207,6 +224,7 @@ class Config:
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "scale": ("smoke", "tiny", "paper"),
+    "data.source": ("world", "files"),
     "lm.backbone": ("vicuna", "llama"),
     "lm.dtype": ("float32", "bfloat16", "float16"),
     "vision.arch": ("vit", "eva"),

@@ -151,3 +151,18 @@ def resolve(path: str | Path) -> Path:
     if path.is_absolute() or path.exists():
         return path.resolve()
     return project_root() / path
+
+
+@contextlib.contextmanager
+def file_lock(path: str | Path) -> Iterator[None]:
+    """An exclusive advisory lock (fcntl) so two runs never compute one shared artifact at once."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,80 @@
+"""What each pipeline stage depends on, and where its shared artifact lives.
+
+A stage's *key* hashes exactly the config sections that determine its result, chained to the key of
+the stage before it. Variants whose configs agree up to a stage get the same key there and share the
+artifact: every variant shares the world and the backbones; ``no_diverse_prompts`` shares ``ours``'s
+stage 1; ``low_res`` shares ``ours``'s low-resolution stage 1; the two cross-attention variants share
+their pretraining.
+
+Artifacts: ``outputs/<scale>/shared/<stage>-<key>/``. The variant's own run directory
+``outputs/<scale>/<variant>/seed<k>/<stage>/`` holds the executed notebook, the resolved config and a
+``summary.json`` that points at the artifact.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from lynxlib.config import Config, config_hash
+from lynxlib.runs import resolve
+
+STAGES = ("world", "backbones", "pretrain_low", "pretrain_high", "instruct", "eval")
+
+
+def _sections(cfg: Config, stage: str) -> dict:
+    """The config sections a stage's result depends on (besides its predecessor's key)."""
+    if stage == "world":
+        return {"world": asdict(cfg.world), "data": asdict(cfg.data)}
+    if stage == "backbones":
+        lm_shape = {k: v for k, v in asdict(cfg.lm).items() if k != "backbone"}
+        return {"tokenizer": asdict(cfg.tokenizer), "lm": lm_shape, "vision": asdict(cfg.vision),
+                "backbones": asdict(cfg.backbones), "template": cfg.generation.template}
+    if stage in ("pretrain_low", "pretrain_high", "instruct"):
+        return {"seed": cfg.seed, "backbone": cfg.lm.backbone, "model": asdict(cfg.model),
+                "stage": asdict(getattr(cfg, stage))}
+    if stage == "eval":
+        return {"eval": asdict(cfg.eval), "generation": asdict(cfg.generation)}
+    raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
+
+
+def previous_stage(cfg: Config, stage: str) -> str | None:
+    """The stage whose artifact this one starts from (a disabled high-res stage is skipped)."""
+    order = ["world", "backbones", "pretrain_low"]
+    if cfg.pretrain_high.enabled:
+        order.append("pretrain_high")
+    order += ["instruct", "eval"]
+    if stage == "pretrain_high" and not cfg.pretrain_high.enabled:
+        raise ValueError("pretrain_high is disabled in this config (low_res variant)")
+    i = order.index(stage)
+    return order[i - 1] if i else None
+
+
+def stage_key(cfg: Config, stage: str) -> str:
+    prev = previous_stage(cfg, stage)
+    chain = {"stage": stage, "sections": _sections(cfg, stage), "after": stage_key(cfg, prev) if prev else None}
+    return config_hash(chain)
+
+
+def artifact_dir(cfg: Config, stage: str, out_root: str | Path = "outputs") -> Path:
+    """Shared, content-addressed folder of a stage's result."""
+    return resolve(out_root) / cfg.scale / "shared" / f"{stage}-{stage_key(cfg, stage)}"
+
+
+def run_dir(cfg: Config, stage: str, out_root: str | Path = "outputs") -> Path:
+    """The folder of a notebook run: executed notebook, resolved config, summary.
+
+    World and backbones are one per scale (``outputs/<scale>/world``); the rest one per variant and
+    seed (``outputs/<scale>/<variant>/seed<k>/<stage>``).
+    """
+    if stage in ("world", "backbones", "ablations", "figures"):
+        return resolve(out_root) / cfg.scale / stage
+    return resolve(out_root) / cfg.scale / cfg.variant / f"seed{cfg.seed}" / stage
+
+
+def run_key(cfg: Config, run_stage: str) -> str | None:
+    """Key of a notebook-level run: ``pretrain`` covers both stage-1 phases; aggregates have none."""
+    if run_stage == "pretrain":
+        return stage_key(cfg, "pretrain_high" if cfg.pretrain_high.enabled else "pretrain_low")
+    if run_stage in ("ablations", "figures"):
+        return None
+    return stage_key(cfg, run_stage)

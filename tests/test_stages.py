@@ -1,0 +1,44 @@
+"""Stage keys: variants share exactly the stages the paper's protocol lets them share."""
+from lynxlib.config import load
+from lynxlib.stages import artifact_dir, previous_stage, stage_key
+
+
+def key(variant, stage, **kw):
+    return stage_key(load("params/smoke.yaml", variant, **kw), stage)
+
+
+def test_everyone_shares_world_and_backbones():
+    for variant in ("llama", "noisy_data", "cross_attn", "low_res", "blind"):
+        assert key(variant, "world") == key("ours", "world")
+        assert key(variant, "backbones") == key("ours", "backbones")
+
+
+def test_shared_stage_one_where_the_protocol_allows_it():
+    assert key("no_diverse_prompts", "pretrain_high") == key("ours", "pretrain_high")
+    assert key("no_diverse_prompts", "instruct") != key("ours", "instruct")
+    assert key("low_res", "pretrain_low") == key("ours", "pretrain_low")
+    assert key("cross_attn_tune_lm", "pretrain_high") == key("cross_attn", "pretrain_high")
+    assert key("cross_attn_tune_lm", "instruct") != key("cross_attn", "instruct")
+
+
+def test_differences_propagate_downstream():
+    assert key("llama", "pretrain_low") != key("ours", "pretrain_low")
+    assert key("noisy_data", "pretrain_low") != key("ours", "pretrain_low")
+    assert key("blind", "pretrain_low") != key("ours", "pretrain_low")
+    assert key("ours", "instruct", seed=1) != key("ours", "instruct", seed=0)
+    assert key("ours", "backbones", seed=1) == key("ours", "backbones", seed=0)
+    # a world change reaches every later stage
+    changed = {"world": {"train_scenes": 65}}
+    assert all(key("ours", s, **changed) != key("ours", s) for s in ("backbones", "instruct", "eval"))
+
+
+def test_low_res_skips_the_high_resolution_stage():
+    low = load("params/smoke.yaml", "low_res")
+    assert previous_stage(low, "instruct") == "pretrain_low"
+    assert previous_stage(load("params/smoke.yaml", "ours"), "instruct") == "pretrain_high"
+
+
+def test_artifact_dirs_are_content_addressed(tmp_path):
+    a = artifact_dir(load("params/smoke.yaml", "ours"), "pretrain_low", tmp_path)
+    b = artifact_dir(load("params/smoke.yaml", "low_res"), "pretrain_low", tmp_path)
+    assert a == b and a.parent == tmp_path / "smoke" / "shared"
