@@ -334,6 +334,20 @@ def variant_path(params: str | Path, variant: str) -> Path:
     return Path(params).parent / "variants" / f"{variant}.yaml"
 
 
+def _variant_overrides(vpath: Path, seen: tuple[str, ...] = ()) -> dict:
+    """A variant's overrides; ``extends: other`` merges the other variant's overrides first."""
+    data = read_yaml(vpath)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if parent in seen or parent == vpath.stem:
+        raise ConfigError(f"{vpath}: 'extends' forms a cycle through {parent!r}")
+    ppath = vpath.parent / f"{parent}.yaml"
+    if not ppath.is_file():
+        raise ConfigError(f"{vpath}: extends unknown variant {parent!r} (no {ppath})")
+    return deep_merge(_variant_overrides(ppath, (*seen, vpath.stem)), data)
+
+
 def load(params: str | Path, variant: str = "ours", seed: int | None = None, **overrides: Any) -> Config:
     """Merge the scale file, the variant override and keyword overrides; validate; return a Config."""
     params = resolve(params)
@@ -342,7 +356,7 @@ def load(params: str | Path, variant: str = "ours", seed: int | None = None, **o
     if not vpath.is_file():
         known = sorted(p.stem for p in vpath.parent.glob("*.yaml"))
         raise ConfigError(f"variant {variant!r}: no file {vpath} (known variants: {', '.join(known)})")
-    data = deep_merge(data, read_yaml(vpath))
+    data = deep_merge(data, _variant_overrides(vpath))
     data = deep_merge(data, overrides)
     data["variant"] = variant
     if seed is not None:

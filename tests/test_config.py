@@ -74,3 +74,16 @@ def test_int_is_accepted_for_float_and_hash_is_stable():
     assert isinstance(a.instruct.lr, float)
     assert config.config_hash(a) == config.config_hash(config.load("params/smoke.yaml", "ours", instruct={"lr": 1.0}))
     assert config.config_hash(a) != config.config_hash(config.load("params/smoke.yaml", "ours"))
+
+
+def test_extends_merges_the_parent_variant(tmp_path):
+    ca = config.load("params/smoke.yaml", "cross_attn")
+    tuned = config.load("params/smoke.yaml", "cross_attn_tune_lm")
+    assert tuned.model.fusion == "cross_attn" and tuned.pretrain_low == ca.pretrain_low
+    assert "text_instruction" in tuned.instruct.mixture and "text_instruction" not in ca.instruct.mixture
+    (tmp_path / "variants").mkdir()
+    (tmp_path / "variants" / "a.yaml").write_text("extends: b\n")
+    (tmp_path / "variants" / "b.yaml").write_text("extends: a\n")
+    (tmp_path / "s.yaml").write_text("scale: smoke\n")
+    with pytest.raises(config.ConfigError, match="cycle"):
+        config.load(tmp_path / "s.yaml", "a")
