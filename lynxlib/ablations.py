@@ -1,0 +1,127 @@
+"""Collect every variant's evaluation into the paper's ablation tables and the findings table.
+
+Each evaluated run writes ``outputs/<scale>/<variant>/seed<k>/eval/`` with ``openvqa.csv``
+(kind, category, correct, total), ``mme.csv`` (subtask, score, ...), ``owleval.csv`` (per item:
+correctness, richness, words, distinct2), ``instruct.csv`` (style, mean_words, compliance) and
+``baselines.csv`` (kind, category, majority). This module reads them back into long DataFrames.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lynxlib import paper
+from lynxlib.figures import mean_std, pooled_overall
+from lynxlib.runs import resolve
+
+TABLES = ("openvqa", "mme", "owleval", "instruct", "baselines")
+
+
+def eval_dirs(scale: str, out_root: str | Path = "outputs") -> list[tuple[str, int, Path]]:
+    """(variant, seed, eval dir) of every finished evaluation under ``outputs/<scale>``."""
+    found = []
+    for summary in sorted((resolve(out_root) / scale).glob("*/seed*/eval/summary.json")):
+        folder = summary.parent
+        found.append((folder.parent.parent.name, int(folder.parent.name.removeprefix("seed")), folder))
+    return found
+
+
+def collect(scale: str, out_root: str | Path = "outputs") -> dict[str, pd.DataFrame]:
+    """Long DataFrames per table, with ``variant`` and ``seed`` columns added."""
+    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in TABLES}
+    for variant, seed, folder in eval_dirs(scale, out_root):
+        for name in TABLES:
+            path = folder / f"{name}.csv"
+            if path.exists():
+                frame = pd.read_csv(path)
+                frame.insert(0, "seed", seed)
+                frame.insert(0, "variant", variant)
+                parts[name].append(frame)
+    return {name: pd.concat(frames, ignore_index=True) if frames else pd.DataFrame() for name, frames in parts.items()}
+
+
+def paper_style_table(openvqa: pd.DataFrame, kind: str = "image") -> pd.DataFrame:
+    """Table 3/4 shape: one row per variant, ``correct/total`` per category (summed over seeds when
+    there is one seed; mean correct otherwise) and the pooled Overall as mean ± std over seeds."""
+    categories = list(paper.IMAGE_CATEGORIES if kind == "image" else paper.VIDEO_CATEGORIES)
+    part = openvqa[openvqa.kind == kind]
+    cells = part.groupby(["variant", "category"])[["correct", "total"]].mean()
+    table = pd.DataFrame(index=sorted(part.variant.unique(), key=_variant_order))
+    for cat in categories:
+        table[cat] = [_fraction(cells, v, cat) for v in table.index]
+    overall = mean_std(pooled_overall(part), ["variant"]).set_index("variant")
+    table["Overall"] = [f"{overall.loc[v, 'mean']:.2f} ± {overall.loc[v, 'std']:.2f}" for v in table.index]
+    return table
+
+
+def _fraction(cells: pd.DataFrame, variant: str, cat: str) -> str:
+    if (variant, cat) not in cells.index:
+        return "-"
+    row = cells.loc[(variant, cat)]
+    return f"{row['correct']:.4g}/{row['total']:.0f}"
+
+
+def _variant_order(variant: str) -> int:
+    order = list(paper.VARIANT_ROWS_IMAGE) + ["blind"]
+    return order.index(variant) if variant in order else len(order)
+
+
+def with_baselines(openvqa: pd.DataFrame, baselines: pd.DataFrame, kind: str = "image") -> pd.DataFrame:
+    """Accuracy (%) per category for each variant beside the majority-answer baseline, with a
+    binomial standard error per cell."""
+    part = openvqa[openvqa.kind == kind].groupby(["variant", "category"])[["correct", "total"]].sum()
+    acc = part["correct"] / part["total"]
+    se = np.sqrt(acc * (1 - acc) / part["total"])
+    table = (100 * acc).round(1).astype(str) + " ± " + (100 * se).round(1).astype(str)
+    table = table.unstack()
+    base = baselines[baselines.kind == kind].groupby("category")["majority"].mean()  # same eval set for all
+    table.loc["majority answer"] = (100 * base).round(1).astype(str)
+    categories = [c for c in (paper.IMAGE_CATEGORIES if kind == "image" else paper.VIDEO_CATEGORIES)
+                  if c in table.columns]
+    return table[categories]
+
+
+def metric(tables: dict[str, pd.DataFrame], variant: str, name: str) -> tuple[float, float] | None:
+    """A claim's metric for one variant as (mean, spread): spread is the std over seeds when there
+    are several, else the binomial standard error (percent points)."""
+    openvqa = tables["openvqa"]
+    if name in ("image_overall", "video_overall", "ocr"):
+        kind = "video" if name == "video_overall" else "image"
+        part = openvqa[(openvqa.variant == variant) & (openvqa.kind == kind)]
+        if name == "ocr":
+            part = part[part.category == "OCR"]
+        if part.empty:
+            return None
+        per_seed = part.groupby("seed")[["correct", "total"]].sum()
+        acc = 100 * per_seed["correct"] / per_seed["total"]
+        if len(acc) > 1:
+            return float(acc.mean()), float(acc.std())
+        p, n = acc.iloc[0] / 100, per_seed["total"].iloc[0]
+        return float(acc.iloc[0]), float(100 * np.sqrt(p * (1 - p) / n))
+    if name == "short_answer_words":
+        lengths = tables["instruct"]
+        part = lengths[(lengths.variant == variant) & (lengths["style"] == "short")] if not lengths.empty else lengths
+        if part.empty:
+            return None
+        return float(part.mean_words.mean()), float(part.mean_words.std() if len(part) > 1 else 0.0)
+    raise ValueError(f"unknown metric {name!r}")
+
+
+def findings_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Each of the paper's claims: its evidence, our measurement with its spread, and whether they agree
+    (same direction and the gap larger than twice the combined spread)."""
+    rows = []
+    for claim in paper.CLAIMS:
+        a, b = metric(tables, claim.ours, claim.metric), metric(tables, claim.other, claim.metric)
+        if a is None or b is None:
+            rows.append({"claim": claim.statement, "paper": claim.paper_evidence, "ours": "not run", "agrees": "-"})
+            continue
+        gap = (a[0] - b[0]) * (1 if claim.higher_is_better else -1)
+        spread = float(np.hypot(a[1], b[1]))
+        verdict = "yes" if gap > 2 * spread else ("no (reversed)" if gap < -2 * spread else "inconclusive")
+        rows.append({"claim": claim.statement, "paper": claim.paper_evidence,
+                     "ours": f"{claim.ours} {a[0]:.1f}±{a[1]:.1f} vs {claim.other} {b[0]:.1f}±{b[1]:.1f} ({claim.metric})",
+                     "agrees": verdict})
+    return pd.DataFrame(rows)
