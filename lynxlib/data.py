@@ -124,3 +124,30 @@ def draw_tasks(rng: np.random.Generator, groups: dict[str, dict[str, float]], n:
     tasks = sorted(groups[kind])
     weights = np.array([groups[kind][t] for t in tasks])
     return kind, [tasks[i] for i in rng.choice(len(tasks), size=n, p=weights / weights.sum())]
+
+
+class ArrayVisuals:
+    """Images ``(N, H, W, 3)`` and clips ``(M, F, H, W, 3)`` (uint8, e.g. memmapped world arrays) as
+    model inputs: ``{"pixel_values": (B, F, 3, H, W)}``, or ``{"vision_tokens": (B, F, T, Dv)}`` when
+    a feature cache holds the tower's tokens for them (``cache_names`` maps kind -> cached array)."""
+
+    def __init__(self, *, images: np.ndarray | None, videos: np.ndarray | None, cache=None,
+                 cache_names: dict[str, str] | None = None):
+        self.arrays = {"image": images, "video": videos}
+        self.cache = cache
+        self.cache_names = cache_names or {}
+
+    def __call__(self, kind: str, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        if kind == "none":
+            return {}
+        if self.cache is not None and kind in self.cache_names:
+            return {"vision_tokens": self.cache.tokens(self.cache_names[kind], indices)}
+        array = self.arrays.get(kind)
+        if array is None:
+            raise ValueError(f"no {kind} array was given to ArrayVisuals")
+        from lynxlib.vision import to_pixel_values
+
+        frames = np.asarray(array[np.asarray(indices)])
+        if kind == "image":
+            frames = frames[:, None]  # (B, 1, H, W, 3): one frame
+        return {"pixel_values": to_pixel_values(frames)}
