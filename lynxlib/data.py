@@ -151,3 +151,42 @@ class ArrayVisuals:
         if kind == "image":
             frames = frames[:, None]  # (B, 1, H, W, 3): one frame
         return {"pixel_values": to_pixel_values(frames)}
+
+
+class MixtureBatches:
+    """A stage's training data: the weighted task mixture over the world's training split.
+
+    ``batch(step, micro, rank, world_size)`` is a pure function of its arguments (and the seed), so a
+    resumed run sees exactly the batches an uninterrupted one would, and each data-parallel rank draws
+    its own stream. ``stage.batch_size`` is the micro-batch per process.
+    """
+
+    def __init__(self, *, world_cfg, scenes, clips, visuals: ArrayVisuals, formatter: PromptFormatter,
+                 stage, seed: int, sees_images: bool, pass_has_visual: bool):
+        from lynxlib.world import tasks_for
+
+        self.world_cfg, self.scenes, self.clips = world_cfg, scenes, clips
+        self.visuals, self.formatter, self.stage, self.seed = visuals, formatter, stage, seed
+        self.sees_images, self.pass_has_visual = sees_images, pass_has_visual
+        kind_of = {name: task.visual_kind for name, task in tasks_for(world_cfg).items()}
+        self.groups = mixture_kinds(stage.mixture, kind_of)
+
+    def samples(self, rng: np.random.Generator) -> tuple[str, list]:
+        from lynxlib.world import sample_instruction
+
+        kind, tasks = draw_tasks(rng, self.groups, self.stage.batch_size)
+        return kind, [sample_instruction(rng=rng, task_name=t, scenes=self.scenes, clips=self.clips,
+                                         prompt_mode=self.stage.prompts, captions=self.stage.captions,
+                                         cfg=self.world_cfg) for t in tasks]
+
+    def batch(self, step: int, micro: int = 0, rank: int = 0, world_size: int = 1) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, step, micro, rank])
+        kind, samples = self.samples(rng)
+        visual = kind != "none" and self.sees_images
+        rows = [self.formatter.encode(s.turns, has_visual=visual) for s in samples]
+        batch = pad_batch(rows, pad_id=self.formatter.tok.pad_token_id)
+        if visual:
+            batch.update(self.visuals(kind, [s.visual_index for s in samples]))
+        if self.pass_has_visual:
+            batch["has_visual"] = torch.full((len(samples),), visual, dtype=torch.bool)
+        return batch
