@@ -51,6 +51,8 @@ class WorldConfig:
     mme_images_per_subtask: int = 20   # MME-mini: images per subtask, 2 questions each
     owleval_items: int = 40            # OwlEval-mini prompts
     paraphrases: int = 15              # generated paraphrases per task, besides >= 3 hand-written
+    eval_scenes: int = 200             # held-out images (eval split: instruction following, held-out phrasings)
+    eval_clips: int = 40               # held-out videos (eval split)
 
 
 @dataclass
@@ -152,6 +154,10 @@ class BackbonesConfig:
     tower_batch_size: int = 64
     tower_lr: float = 2e-3
     probe_items: int = 512             # held-out scenes for the tower's quality gates
+    seed: int = 0                      # stage-0 seed (backbones are shared by every study seed and variant)
+    tower_high_every: int = 2          # every k-th tower batch at image_size_high (0: low only); pos-embeds interpolated
+    tower_token_loss: float = 0.0      # weight of an auxiliary ClipLoss on mean-pooled feature_layer tokens (0: off)
+    tower_hard_negatives: float = 1.0  # weight of the loss preferring each caption over its one-attribute-off twin (0: off)
 
 
 @dataclass

@@ -7,15 +7,12 @@ mean_words, compliance), ``baselines`` (kind, category, majority) for the majori
 """
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from lynxlib import paper  # noqa: E402
+from lynxlib import paper
 
 PALETTE = {"paper": "#4c72b0", "ours": "#dd8452", "majority": "#8c8c8c", "blind": "#55a868"}
 
