@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM := false
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: venv study test unit nbval lab clean-smoke
+.PHONY: venv study test notebooks lab clean-smoke
 
 venv: $(STAMP)
 
@@ -27,7 +27,15 @@ study: venv
 
 test: venv
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
-	$(BIN)/python -m pytest --nbval notebooks -q -p no:cacheprovider --nbval-sanitize-with tests/nbval_sanitize.cfg
+	rm -rf outputs/smoke
+	TQDM_DISABLE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 $(BIN)/python -m pytest --nbval notebooks -q -p no:cacheprovider \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900
+
+# Re-execute the committed notebooks on smoke params (what nbval compares against), from a clean smoke run.
+notebooks: venv
+	rm -rf outputs/smoke
+	for nb in notebooks/[0-9]*.ipynb; do \
+		TQDM_DISABLE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 $(BIN)/papermill $$nb $$nb --cwd notebooks || exit 1; done
 
 lab: venv
 	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 notebooks

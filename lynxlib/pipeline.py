@@ -189,3 +189,25 @@ def ensure_stage(cfg: Config, stage: str, out_root: str | Path = "outputs") -> S
                                  pass_has_visual=cfg.model.fusion == "cross_attn" and not cfg.model.blind)
         result = train_stage(model=model, batches=batches, cfg=stage_cfg, out_dir=folder, seed=cfg.seed)
     return StageOutcome(stage, folder, result, params, time.perf_counter() - started)
+
+
+def run_pretraining(cfg: Config, out_root: str | Path = "outputs") -> list[StageOutcome]:
+    """Stage 1: low resolution, then (unless the low_res variant disables it) the high-resolution run."""
+    stages = ["pretrain_low"] + (["pretrain_high"] if cfg.pretrain_high.enabled else [])
+    return [ensure_stage(cfg, stage, out_root) for stage in stages]
+
+
+def stage_table(outcomes: list[StageOutcome]):
+    """One row per trained stage: steps, final loss, throughput, wall time, trainable parameters."""
+    import pandas as pd
+
+    rows = [{"stage": o.stage, "steps": o.result.steps, "final_loss": round(o.result.final_loss, 4),
+             "samples_per_s": round(o.result.samples_per_s, 1), "wall_s": round(o.wall_s, 1),
+             "trainable": o.params.trainable, "resumed_from": o.result.resumed_from} for o in outcomes]
+    return pd.DataFrame(rows).set_index("stage")
+
+
+def run_summary(outcomes: list[StageOutcome]) -> dict:
+    """What ``finish_run`` records for a training notebook."""
+    return {"stages": {o.stage: {"folder": str(o.folder), "steps": o.result.steps,
+                                 "final_loss": o.result.final_loss, "wall_s": o.wall_s} for o in outcomes}}

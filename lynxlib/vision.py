@@ -14,7 +14,9 @@
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import logging
 import math
 from pathlib import Path
 
@@ -251,8 +253,21 @@ def create_clip(cfg: Config, *, vocab_size: int | None = None, pad_id: int = 0, 
         if name.startswith(TINY_PREFIX) else {}
     is_timm = "timm_model_name" in (kwargs.get("vision_cfg") or open_clip.get_model_config(name)["vision_cfg"])
     size = cfg.world.image_size_low if is_timm else None  # timm towers ignore the config's image size
-    return open_clip.create_model(name, pretrained=pretrained, force_image_size=size, output_dict=True,
-                                  device=device, **kwargs)
+    with _quiet_root_logger(enabled=pretrained is None):  # open_clip warns "no pretrained weights" on purpose
+        return open_clip.create_model(name, pretrained=pretrained, force_image_size=size, output_dict=True,
+                                      device=device, **kwargs)
+
+
+@contextlib.contextmanager
+def _quiet_root_logger(*, enabled: bool):
+    root = logging.getLogger()
+    level = root.level
+    if enabled:
+        root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def load_clip(path: str | Path, cfg: Config, **kwargs) -> nn.Module:
