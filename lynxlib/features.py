@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lynxlib.runs import atomic_path, file_lock, read_json, write_json
+from lynxlib.runs import atomic_path, file_lock, read_json, show_progress, write_json
 from lynxlib.vision import VisionTower, to_pixel_values
 
 
@@ -37,7 +37,7 @@ def encode_array(tower: VisionTower, frames: np.ndarray, *, batch_size: int = 64
     n, f, h = clips.shape[0], clips.shape[1], clips.shape[2]
     tower.set_resolution(h)
     tokens = np.empty((n, f, tower.num_tokens(h), tower.width), dtype=np.float32)
-    for start in tqdm(range(0, n, batch_size), desc=desc, leave=False):
+    for start in tqdm(range(0, n, batch_size), desc=desc, leave=False, disable=not show_progress()):
         batch = to_pixel_values(np.asarray(clips[start:start + batch_size]))
         tokens[start:start + batch_size] = tower.encode_frames(batch).float().numpy()
     return tokens

@@ -211,3 +211,15 @@ def run_summary(outcomes: list[StageOutcome]) -> dict:
     """What ``finish_run`` records for a training notebook."""
     return {"stages": {o.stage: {"folder": str(o.folder), "steps": o.result.steps,
                                  "final_loss": o.result.final_loss, "wall_s": o.wall_s} for o in outcomes}}
+
+
+def mixture_table(stage_cfg):
+    """A stage's task mixture: weight, share, and the visual kind of each task."""
+    import pandas as pd
+
+    from lynxlib.world import TASKS
+
+    total = sum(stage_cfg.mixture.values())
+    rows = [{"task": t, "kind": TASKS[t].visual_kind, "category": TASKS[t].category, "weight": w,
+             "share": round(w / total, 3)} for t, w in stage_cfg.mixture.items()]
+    return pd.DataFrame(rows).set_index("task")

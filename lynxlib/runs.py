@@ -166,3 +166,9 @@ def file_lock(path: str | Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def show_progress(wanted: bool = True) -> bool:
+    """Progress bars are on unless asked off or ``TQDM_DISABLE`` is set (nbval and CI set it, so the
+    executed notebooks hold no timing-dependent bars)."""
+    return wanted and os.environ.get("TQDM_DISABLE", "").lower() not in ("1", "true", "yes")

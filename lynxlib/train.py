@@ -28,9 +28,13 @@ from typing import Any, Callable, Protocol
 import torch
 from torch import Tensor, nn
 
-from lynxlib import checkpoint as ckpt
-from lynxlib.config import StageConfig
-from lynxlib.runs import atomic_write_text, env_info, seed_everything, write_json
+# DeepSpeed logs a timestamped warning when it has to guess the accelerator: tell it on CPU machines.
+if not torch.cuda.is_available():
+    os.environ.setdefault("DS_ACCELERATOR", "cpu")
+
+from lynxlib import checkpoint as ckpt  # noqa: E402
+from lynxlib.config import StageConfig  # noqa: E402
+from lynxlib.runs import atomic_write_text, env_info, seed_everything, show_progress, write_json  # noqa: E402
 
 # Stage-config keys that may change between a checkpoint and its resume (bookkeeping, not maths).
 RESUME_TOLERATED = ("enabled", "log_every", "ckpt_every", "keep_last")
@@ -343,7 +347,7 @@ class _Run:
         acc.step = 0  # accelerate's micro-batch counter decides when gradients sync
         self.model.train()  # once: a model keeping frozen parts in eval mode overrides train()
         tb = _open_tensorboard(self.out_dir) if main else None
-        bar = tqdm(total=cfg.steps, initial=self.start_step, disable=not main, desc=self.out_dir.name)
+        bar = tqdm(total=cfg.steps, initial=self.start_step, disable=not (main and show_progress()), desc=self.out_dir.name)
         loop_t0, run_samples, window = time.perf_counter(), 0, [0, 0.0]  # window: samples, step seconds
         try:
             for step in range(self.start_step, cfg.steps):

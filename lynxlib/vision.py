@@ -37,7 +37,7 @@ TINY_PREFIX = "lynx-tiny"  # our registered configs; their shapes come from Conf
 # ----------------------------------------------------------------------------------------- pixels
 def to_pixel_values(images, *, mean=OPENAI_DATASET_MEAN, std=OPENAI_DATASET_STD) -> torch.Tensor:
     """uint8 images (..., H, W, 3) (numpy or torch) -> float32 (..., 3, H, W), CLIP mean/std normalised."""
-    x = torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images)
+    x = images if torch.is_tensor(images) else torch.from_numpy(np.array(images, copy=True))  # memmaps are read-only
     if x.dtype != torch.uint8 or x.shape[-1] != 3:
         raise ValueError(f"expected uint8 images (..., H, W, 3), got {x.dtype} {tuple(x.shape)}")
     x = x.float().div(255.0).movedim(-1, -3)

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from lynxlib.config import WorldConfig, config_hash
 from lynxlib.formats import MMERow, read_mme_questions, read_open_vqa, write_mme_questions, write_open_vqa
-from lynxlib.runs import atomic_path, atomic_write_text, file_lock, read_json, write_json
+from lynxlib.runs import atomic_path, atomic_write_text, file_lock, read_json, show_progress, write_json
 from lynxlib.world.evalsets import mme_mini, open_vqa_mini, owleval_mini
 from lynxlib.world.language import clean_caption, noisy_caption
 from lynxlib.world.registry import text_instructions
@@ -63,7 +63,7 @@ def _render_arrays(folder: Path, items: Sequence[Any], render: Callable, sizes: 
     with atomic_path(paths[0]) as tmp_low, atomic_path(paths[1]) as tmp_high:
         arrays = {r: np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(*lead, sizes[r], sizes[r], 3))
                   for r, tmp in zip(RESOLUTIONS, (tmp_low, tmp_high))}
-        for i, item in enumerate(tqdm(items, desc=desc, disable=not progress, leave=False)):
+        for i, item in enumerate(tqdm(items, desc=desc, disable=not show_progress(progress), leave=False)):
             out = render(item, tuple(sizes.values()))
             for r in RESOLUTIONS:
                 arrays[r][i] = out[sizes[r]]
