@@ -125,3 +125,19 @@ def findings_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
                      "ours": f"{claim.ours} {a[0]:.1f}±{a[1]:.1f} vs {claim.other} {b[0]:.1f}±{b[1]:.1f} ({claim.metric})",
                      "agrees": verdict})
     return pd.DataFrame(rows)
+
+
+def summary(tables: dict[str, pd.DataFrame]) -> dict:
+    """What the ablations notebook records: which variants and seeds were collected."""
+    openvqa = tables["openvqa"]
+    runs = sorted({(v, int(s)) for v, s in zip(openvqa.variant, openvqa.seed)}) if not openvqa.empty else []
+    return {"runs": [f"{v}/seed{s}" for v, s in runs]}
+
+
+def save_table(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a table as CSV atomically."""
+    from lynxlib.runs import atomic_path
+
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return Path(path)

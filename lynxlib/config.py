@@ -283,7 +283,8 @@ def from_dict(cls: type, data: dict, where: str = "") -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    fields_by_name = {f.name: f for f in dataclasses.fields(cls)}
+    names = list(fields_by_name)
     kwargs = {}
     for key, value in data.items():
         dotted = f"{where}.{key}" if where else str(key)
@@ -293,10 +294,20 @@ def from_dict(cls: type, data: dict, where: str = "") -> Any:
             raise ConfigError(f"unknown key '{dotted}'{hint} (valid: {', '.join(names)})")
         hint_t = hints[key]
         if dataclasses.is_dataclass(hint_t):
-            kwargs[key] = from_dict(hint_t, value, dotted)
+            # start from the field's own default (e.g. pretrain_high defaults to resolution "high")
+            default = fields_by_name[key].default_factory()
+            if not isinstance(value, dict):
+                raise ConfigError(f"{dotted}: expected a mapping, got {value!r}")
+            kwargs[key] = from_dict(hint_t, {**_shallow(default), **value}, dotted)
         else:
             kwargs[key] = _check_type(value, hint_t, dotted)
     return cls(**kwargs)
+
+
+def _shallow(instance: Any) -> dict:
+    """A dataclass instance's fields as a dict, nested dataclasses kept as dicts (for re-validation)."""
+    return {f.name: dataclasses.asdict(v) if dataclasses.is_dataclass(v := getattr(instance, f.name)) else v
+            for f in dataclasses.fields(instance)}
 
 
 def validate(cfg: Config) -> None:

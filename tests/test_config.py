@@ -87,3 +87,9 @@ def test_extends_merges_the_parent_variant(tmp_path):
     (tmp_path / "s.yaml").write_text("scale: smoke\n")
     with pytest.raises(config.ConfigError, match="cycle"):
         config.load(tmp_path / "s.yaml", "a")
+
+
+def test_nested_defaults_survive_partial_overrides():
+    cfg = config.load("params/smoke.yaml")
+    assert cfg.pretrain_high.resolution == "high"  # the field's default, not StageConfig's
+    assert cfg.pretrain_low.resolution == "low"
