@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from lynxlib.config import Config, dump
-from lynxlib.runs import (atomic_write_text, env_info, file_lock, seed_everything, set_threads, write_json)
+from lynxlib.runs import atomic_write_text, env_info, file_lock, resolve, seed_everything, set_threads, write_json
 from lynxlib.stages import artifact_dir, previous_stage, run_dir, run_key
 
 TRAINING_STAGES = ("pretrain_low", "pretrain_high", "instruct")
@@ -155,7 +155,7 @@ def world_visuals(cfg: Config, world, model, backbones: Backbones, resolution: s
     model.set_resolution(size)
     key = cache_key(tower_checkpoint=backbones.tower_checkpoint, feature_layer=cfg.vision.feature_layer,
                     resolution=size)
-    cache = FeatureCache(Path(out_root) / cfg.scale / "features", key)
+    cache = FeatureCache(resolve(out_root) / cfg.scale / "features", key)
     cache.ensure(f"{split}_images", model.tower, images)
     cache.ensure(f"{split}_videos", model.tower, videos)
     return ArrayVisuals(images=images, videos=videos, cache=cache,
@@ -196,30 +196,3 @@ def run_pretraining(cfg: Config, out_root: str | Path = "outputs") -> list[Stage
     stages = ["pretrain_low"] + (["pretrain_high"] if cfg.pretrain_high.enabled else [])
     return [ensure_stage(cfg, stage, out_root) for stage in stages]
 
-
-def stage_table(outcomes: list[StageOutcome]):
-    """One row per trained stage: steps, final loss, throughput, wall time, trainable parameters."""
-    import pandas as pd
-
-    rows = [{"stage": o.stage, "steps": o.result.steps, "final_loss": round(o.result.final_loss, 4),
-             "samples_per_s": round(o.result.samples_per_s, 1), "wall_s": round(o.wall_s, 1),
-             "trainable": o.params.trainable, "resumed_from": o.result.resumed_from} for o in outcomes]
-    return pd.DataFrame(rows).set_index("stage")
-
-
-def run_summary(outcomes: list[StageOutcome]) -> dict:
-    """What ``finish_run`` records for a training notebook."""
-    return {"stages": {o.stage: {"folder": str(o.folder), "steps": o.result.steps,
-                                 "final_loss": o.result.final_loss, "wall_s": o.wall_s} for o in outcomes}}
-
-
-def mixture_table(stage_cfg):
-    """A stage's task mixture: weight, share, and the visual kind of each task."""
-    import pandas as pd
-
-    from lynxlib.world import TASKS
-
-    total = sum(stage_cfg.mixture.values())
-    rows = [{"task": t, "kind": TASKS[t].visual_kind, "category": TASKS[t].category, "weight": w,
-             "share": round(w / total, 3)} for t, w in stage_cfg.mixture.items()]
-    return pd.DataFrame(rows).set_index("task")
