@@ -6,7 +6,7 @@ Figure 4 (OwlEval human ratings) and Sec. 3.3 (answer lengths under "give a shor
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 
 import pandas as pd
 
@@ -29,9 +29,11 @@ VARIANT_ROWS_VIDEO = VARIANT_ROWS_IMAGE | {"cross_attn_tune_lm": "w/ cross-attn,
 SHORT_ANSWER_WORDS = {"ours": 15.81, "llama": 20.15}
 
 
+PAPER_DATA = Path(__file__).resolve().parent / "paper_data"  # shipped as package data (pyproject)
+
+
 def _csv(name: str) -> pd.DataFrame:
-    with resources.files("lynxlib.paper_data").joinpath(name).open() as handle:
-        return pd.read_csv(handle)
+    return pd.read_csv(PAPER_DATA / name)
 
 
 def _fraction(cell: str) -> tuple[int, int]:

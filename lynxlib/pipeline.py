@@ -196,3 +196,17 @@ def run_pretraining(cfg: Config, out_root: str | Path = "outputs") -> list[Stage
     stages = ["pretrain_low"] + (["pretrain_high"] if cfg.pretrain_high.enabled else [])
     return [ensure_stage(cfg, stage, out_root) for stage in stages]
 
+
+
+# ------------------------------------------------------------------------------------ evaluation
+def evaluate_run(cfg: Config, out_root: str | Path = "outputs"):
+    """Evaluate the run's final model (after stage 2) into its eval run directory."""
+    from lynxlib.evaluate.harness import evaluate_model
+
+    world, backbones = ensure_world(cfg, out_root), load_backbones(cfg, out_root)
+    chain = stage_chain(cfg, "instruct")
+    for stage in chain:
+        ensure_stage(cfg, stage, out_root)
+    model = build_run_model(cfg, backbones, after=chain, out_root=out_root).eval()
+    return evaluate_model(cfg, model=model, tokenizer=backbones.tokenizer, world=world,
+                          out_dir=run_dir(cfg, "eval", out_root))
