@@ -1,0 +1,83 @@
+"""benchmarks/feature_cache.py and benchmarks/stages.py run end to end at smoke scale (CPU, 2-3 steps),
+into a temporary out root: finite positive timings, and cached and uncached steps give the same loss."""
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "TQDM_DISABLE": "1",
+                    "DS_ACCELERATOR": "cpu"}
+
+
+def positive(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def bench_files() -> set[Path]:
+    """What benchmarks would have written into the repository's own outputs/."""
+    folder = ROOT / "outputs" / "smoke" / "bench"
+    return set(folder.rglob("*")) if folder.exists() else set()
+
+
+def run(script: str, out_root: Path, out: Path, *extra: str) -> dict:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / script), "--params", "params/smoke.yaml", "--threads", "1",
+           "--out-root", str(out_root), "--out", str(out), *extra]
+    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return {"stdout": proc.stdout, "json": json.loads(out.read_text())}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("bench")
+    before = bench_files()
+    out = {"feature_cache": run("feature_cache.py", tmp / "out", tmp / "fc.json", "--steps", "3", "--warmup", "1"),
+           "stages": run("stages.py", tmp / "out", tmp / "stages.json", "--steps", "2", "--warmup", "1")}
+    out["repo_outputs_untouched"] = bench_files() == before
+    out["tmp"] = tmp
+    return out
+
+
+def test_feature_cache_loss_check_and_timings(results):
+    res, stdout = results["feature_cache"]["json"], results["feature_cache"]["stdout"]
+    check = res["loss_check"]
+    assert check["passed"] and check["loss_rel_diff"] <= check["loss_rtol"], check
+    assert check["visual_input"] == ["pixel_values", "vision_tokens"]
+    assert math.isclose(check["loss_uncached"], check["loss_cached"], rel_tol=1e-4)
+    s = res["summary"]
+    for mode in ("uncached", "cached"):
+        assert s[mode]["steps"] == 3
+        assert all(positive(s[mode][k]) for k in ("s_per_step", "data_s_per_step", "compute_s_per_step",
+                                                  "samples_per_s")), s[mode]
+    assert all(positive(s[k]) for k in ("ratio", "tower_s_per_step", "tower_share", "predicted_ratio"))
+    assert 0 < s["tower_share"] < 1 and s["predicted_ratio"] > 1
+    assert math.isfinite(s["overhead_s_per_step"]) and math.isfinite(s["trajectory_max_loss_diff"])
+    assert res["scale"] == "smoke" and res["backbones"] == "stage0" and res["batch_size"] == 4
+    assert "PASSED" in stdout and "predicted by the share" in stdout
+
+
+def test_stages_samples_per_s_and_projection(results):
+    res = results["stages"]["json"]
+    assert [r["stage"] for r in res["stages"]] == ["pretrain_low", "pretrain_high", "instruct"]
+    for row in res["stages"]:
+        assert row["steps_timed"] == 2 and row["batch_size"] == 4
+        assert all(positive(row[k]) for k in ("samples_per_s", "s_per_step", "compute_s_per_step", "full_steps"))
+    proj = res["projection"]
+    assert all(positive(proj[k]) for k in ("stage1_s", "stage2_s", "stage1_plus_stage2_s", "cache_build_s"))
+    expected = sum(r["s_per_step"] * r["full_steps"] for r in res["stages"])
+    assert math.isclose(proj["stage1_plus_stage2_s"], expected, rel_tol=1e-9)
+    assert set(res["cache_build"]) == {"train_images@64px", "train_videos@64px", "train_images@128px",
+                                       "train_videos@128px"}
+    assert all(positive(rec["seconds"]) for rec in res["cache_build"].values())
+    assert "projected: stage 1" in results["stages"]["stdout"]
+
+
+def test_benchmarks_write_only_under_out_root(results):
+    assert results["repo_outputs_untouched"]
+    bench = results["tmp"] / "out" / "smoke" / "bench"
+    assert (bench / "features").is_dir()
