@@ -158,6 +158,8 @@ class BackbonesConfig:
     tower_high_every: int = 2          # every k-th tower batch at image_size_high (0: low only); pos-embeds interpolated
     tower_token_loss: float = 0.0      # weight of an auxiliary ClipLoss on mean-pooled feature_layer tokens (0: off)
     tower_hard_negatives: float = 1.0  # weight of the loss preferring each caption over its one-attribute-off twin (0: off)
+    tower_word_loss: float = 1.0       # weight of predicting the caption's words from mean-pooled feature_layer tokens (0: off)
+    tower_ground_loss: float = 1.0     # weight of predicting each object's caption words from its cell's feature_layer tokens (0: off)
 
 
 @dataclass

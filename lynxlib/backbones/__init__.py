@@ -1,0 +1,281 @@
+"""Stage 0 (smoke/tiny scales): the study's own pretrained backbones, in the formats real ones come in.
+
+No pretrained weights can be downloaded where the study runs, so it makes them from the synthetic
+world's data:
+
+==============  =================================================  =======================================
+piece           how                                                written as
+==============  =================================================  =======================================
+tokenizer       byte-level BPE on the world's text                 ``tokenizer/`` (``save_pretrained``)
+"LLaMA"         LLaMA-architecture LM, next-token on the corpus    ``llama/`` (transformers, safetensors)
+"Vicuna"        "LLaMA" tuned on text instructions (responses)     ``vicuna/`` (transformers, safetensors)
+"EVA-CLIP"      open_clip ViT + text tower, ClipLoss, both sizes    ``tower/open_clip.pt`` + model json
+==============  =================================================  =======================================
+
+Each comes with a measured quality gate (:mod:`lynxlib.backbones.gates`), written to ``gates.json``.
+``train_backbones`` reuses finished pieces of the same configuration (each piece folder carries the
+stage-0 key) and writes a completion marker last, so a killed run resumes where it stopped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lynxlib.backbones.common import Timer, atomic_dir
+from lynxlib.backbones.gates import (linear_probe, lm_perplexity, probe_features, style_following, summarize,
+                                     token_probe, unigram_counts, zero_shot_retrieval)
+from lynxlib.backbones.lm import instruct_lm, pretrain_lm, save_lm, world_texts
+from lynxlib.backbones.tower import encode, train_tower, world_pairs
+from lynxlib.config import Config
+from lynxlib.runs import file_lock, read_json, set_threads, write_json
+from lynxlib.tokenizer import load_tokenizer, train_tokenizer
+
+__all__ = ["BackbonePaths", "BackboneReport", "backbone_paths", "train_backbones", "backbones_key",
+           "lm_perplexity", "style_following", "zero_shot_retrieval", "token_probe", "linear_probe",
+           "probe_features", "unigram_counts", "tower_gates", "lm_gates", "read_gates", "heldout_scenes",
+           "heldout_instructions", "summarize"]
+
+PIECE_MARKER = "stage0.json"  # inside each piece folder: the key it was trained under
+
+
+@dataclass(frozen=True)
+class BackbonePaths:
+    """Where stage 0 writes each backbone (all under one folder)."""
+
+    root: Path
+    tokenizer: Path
+    llama: Path
+    vicuna: Path
+    tower_dir: Path
+    tower: Path          # open_clip checkpoint (state_dict), load with lynxlib.vision.load_clip
+    tower_config: Path   # the open_clip model config json it was built from
+    gates: Path
+    done: Path           # completion marker, written last
+
+    def complete(self) -> bool:
+        return self.done.is_file()
+
+
+def backbone_paths(out_dir: str | Path) -> BackbonePaths:
+    root = Path(out_dir)
+    return BackbonePaths(root=root, tokenizer=root / "tokenizer", llama=root / "llama", vicuna=root / "vicuna",
+                         tower_dir=root / "tower", tower=root / "tower" / "open_clip.pt",
+                         tower_config=root / "tower" / "open_clip_config.json", gates=root / "gates.json",
+                         done=root / "DONE.json")
+
+
+def read_gates(out_dir: str | Path) -> dict:
+    """The gates a finished stage 0 measured (``gates.json``)."""
+    return read_json(backbone_paths(out_dir).gates)
+
+
+@dataclass
+class BackboneReport:
+    paths: BackbonePaths
+    key: str
+    gates: dict
+    times: dict[str, float] = field(default_factory=dict)   # wall seconds per piece when it was trained
+    curves: dict[str, list] = field(default_factory=dict)   # training losses per piece (this run's)
+    reused: list[str] = field(default_factory=list)         # pieces loaded instead of trained
+
+
+def backbones_key(cfg: Config) -> str:
+    """The stage-0 key: the config sections stage 0 depends on, chained to the world's key."""
+    from lynxlib.stages import stage_key
+
+    return stage_key(cfg, "backbones")
+
+
+# ------------------------------------------------------------------------------ held-out data
+def heldout_instructions(cfg: Config, per_style: int | None = None) -> list:
+    """Text instructions the Vicuna data never holds: every style, held-out phrasings and style
+    wordings ("Reply with a single word." ...), from a seed stream of their own."""
+    from lynxlib.world import STYLES, draw_samples, stream_rng
+
+    per_style = per_style or max(8, cfg.backbones.probe_items // 8)
+    out = []
+    for k, style in enumerate(STYLES):
+        out += draw_samples(rng=stream_rng(cfg.world.seed, f"backbones-style-{style}", k),
+                            task_names=["text_instruction"], scenes=(), clips=(), per_task=per_style,
+                            split="eval_held_out", style=style, cfg=cfg.world)
+    return out
+
+
+def heldout_scenes(cfg: Config, n: int | None = None) -> tuple[list, dict[int, np.ndarray], list[str]]:
+    """``n`` (default ``probe_items``) fresh scenes from a seed stream the world's splits never use,
+    rendered at both resolutions, with one clean caption each."""
+    from lynxlib.world import clean_caption, render_scene_sizes, sample_scene, stream_rng
+
+    n = n or cfg.backbones.probe_items
+    sizes = tuple(sorted({cfg.world.image_size_low, cfg.world.image_size_high}))
+    scenes = [sample_scene(stream_rng(cfg.world.seed, "backbones-probe", i), cfg.world) for i in range(n)]
+    rendered = [render_scene_sizes(sc, sizes) for sc in scenes]
+    images = {s: np.stack([r[s] for r in rendered]) for s in sizes}
+    captions = [clean_caption(sc, stream_rng(cfg.world.seed, "backbones-probe-caption", i)) for i, sc in enumerate(scenes)]
+    return scenes, images, captions
+
+
+# ----------------------------------------------------------------------------------- gates
+def lm_gates(cfg: Config, tok, llama, vicuna, train_texts, heldout_texts, style_samples) -> dict:
+    uni = unigram_counts(tok, train_texts)
+    return {
+        "llama": lm_perplexity(llama, tok, heldout_texts, unigram=uni),
+        "vicuna": lm_perplexity(vicuna, tok, heldout_texts, unigram=uni),
+        "style": style_following({"llama": llama, "vicuna": vicuna}, tok, style_samples,
+                                 template=cfg.generation.template, max_new_tokens=cfg.generation.max_new_tokens,
+                                 batch_size=cfg.generation.batch_size),
+    }
+
+
+def tower_gates(cfg: Config, clip, tok, scenes, images: dict[int, np.ndarray], captions: list[str]) -> dict:
+    """Zero-shot retrieval and the token probe at each resolution, on the tokens the resampler reads
+    (``lynxlib.vision.VisionTower`` at ``feature_layer``)."""
+    from lynxlib.vision import VisionTower, to_pixel_values
+
+    tower = VisionTower(clip.visual, feature_layer=cfg.vision.feature_layer)
+    out: dict[str, Any] = {}
+    for size, imgs in sorted(images.items()):
+        emb = encode(clip, tok, imgs, captions, feature_layer=cfg.vision.feature_layer)
+        tower.set_resolution(size)
+        with torch.no_grad():
+            tokens = torch.cat([tower(to_pixel_values(imgs[i: i + 64])) for i in range(0, len(imgs), 64)])
+        out[str(size)] = {"retrieval": zero_shot_retrieval(emb["image"], emb["text"]),
+                          "probe": token_probe(probe_features(tokens, scenes))}
+    return out
+
+
+# ----------------------------------------------------------------------------------- driver
+def _piece_done(path: Path, key: str) -> bool:
+    marker = path / PIECE_MARKER
+    return marker.is_file() and read_json(marker).get("key") == key
+
+
+def _mark(path: Path, key: str, seconds: float) -> None:
+    write_json(path / PIECE_MARKER, {"key": key, "seconds": seconds})
+
+
+def _finished(paths: BackbonePaths, key: str) -> BackboneReport | None:
+    if paths.complete() and read_json(paths.done).get("key") == key:
+        return BackboneReport(paths, key, read_json(paths.gates), read_json(paths.done).get("times", {}), {},
+                              ["tokenizer", "llama", "vicuna", "tower", "gates"])
+    return None
+
+
+def train_backbones(cfg: Config, *, out_dir: str | Path, world, progress: bool = True) -> BackboneReport:
+    """Train (or reuse) the tokenizer, "LLaMA", "Vicuna" and the tower; measure their gates.
+
+    ``world`` is a :class:`lynxlib.world.WorldStore` of ``cfg.world``. Writes
+    ``out_dir/{tokenizer,llama,vicuna,tower}/``, ``gates.json`` and, last, ``DONE.json``.
+    """
+    from lynxlib.build import load_lm
+    from lynxlib.vision import create_clip, load_clip
+
+    set_threads(cfg.threads)
+    paths = backbone_paths(out_dir)
+    key = backbones_key(cfg)
+    if (done := _finished(paths, key)) is not None:
+        return done
+    paths.root.mkdir(parents=True, exist_ok=True)
+    report = BackboneReport(paths, key, {})
+    with file_lock(paths.root / ".lock"):
+        if (done := _finished(paths, key)) is not None:  # another process finished it while we waited
+            return done
+        texts = world_texts(world)
+        train_texts, heldout_texts, instructions = texts["corpus"], texts["heldout"], texts["instructions"]
+        images, captions, scenes = world_pairs(cfg, world)
+
+        # tokenizer -------------------------------------------------------------------------------
+        if _piece_done(paths.tokenizer, key):
+            report.reused.append("tokenizer")
+        else:
+            with Timer() as t:
+                texts = train_texts + [x for s in instructions for turn in s.turns for x in turn] + captions
+                tok = train_tokenizer(texts, vocab_size=cfg.tokenizer.vocab_size)
+            with atomic_dir(paths.tokenizer) as tmp:
+                tok.save_pretrained(tmp)
+                _mark(tmp, key, t.seconds)
+            report.times["tokenizer"] = t.seconds
+        tok = load_tokenizer(paths.tokenizer)
+
+        # "LLaMA" ---------------------------------------------------------------------------------
+        if _piece_done(paths.llama, key):
+            report.reused.append("llama")
+        else:
+            with Timer() as t:
+                model, report.curves["llama"] = pretrain_lm(cfg, tok, train_texts, progress=progress)
+            with atomic_dir(paths.llama) as tmp:
+                save_lm(model, tok, tmp)
+                _mark(tmp, key, t.seconds)
+            report.times["llama"] = t.seconds
+        llama = load_lm(paths.llama).eval()
+
+        # "Vicuna" --------------------------------------------------------------------------------
+        if _piece_done(paths.vicuna, key):
+            report.reused.append("vicuna")
+        else:
+            with Timer() as t:
+                model, report.curves["vicuna"] = instruct_lm(cfg, tok, llama, instructions, progress=progress)
+            with atomic_dir(paths.vicuna) as tmp:
+                save_lm(model, tok, tmp)
+                _mark(tmp, key, t.seconds)
+            report.times["vicuna"] = t.seconds
+        vicuna = load_lm(paths.vicuna).eval()
+
+        # "EVA-CLIP" ------------------------------------------------------------------------------
+        # the text tower is sized by cfg.tokenizer.vocab_size (>= the BPE's size), so that
+        # lynxlib.vision.load_clip(path, cfg) rebuilds it from the config alone
+        if len(tok) > cfg.tokenizer.vocab_size:
+            raise ValueError(f"tokenizer has {len(tok)} ids, more than tokenizer.vocab_size={cfg.tokenizer.vocab_size}")
+        clip_kwargs = {"vocab_size": cfg.tokenizer.vocab_size, "pad_id": tok.pad_token_id, "eos_id": tok.eos_token_id}
+        if _piece_done(paths.tower_dir, key):
+            report.reused.append("tower")
+        else:
+            with Timer() as t:
+                torch.manual_seed(cfg.backbones.seed)
+                clip = create_clip(cfg, **clip_kwargs)
+                clip, report.curves["tower"] = train_tower(cfg, clip, tok, images, captions, scenes,
+                                                              progress=progress)
+            with atomic_dir(paths.tower_dir) as tmp:
+                torch.save(clip.state_dict(), tmp / paths.tower.name)
+                # the Hugging Face hub layout too: open_clip.create_model("local-dir:<tower_dir>")
+                (tmp / "open_clip_pytorch_model.bin").symlink_to(paths.tower.name)
+                write_json(tmp / paths.tower_config.name, _clip_config(cfg, clip, clip_kwargs))
+                _mark(tmp, key, t.seconds)
+            report.times["tower"] = t.seconds
+        clip = load_clip(paths.tower, cfg, **clip_kwargs).eval()
+
+        # gates -----------------------------------------------------------------------------------
+        with Timer() as t:
+            gates = {"lm": lm_gates(cfg, tok, llama, vicuna, train_texts, heldout_texts,
+                                    heldout_instructions(cfg)),
+                     "tower": tower_gates(cfg, clip, tok, *heldout_scenes(cfg))}
+        # seconds each piece took when it was trained (this run or the one whose piece was reused)
+        report.times = {name: read_json(path / PIECE_MARKER)["seconds"] for name, path in
+                        (("tokenizer", paths.tokenizer), ("llama", paths.llama), ("vicuna", paths.vicuna),
+                         ("tower", paths.tower_dir))} | {"gates": t.seconds}
+        gates["times"] = dict(report.times)
+        gates["summary"] = summarize(gates)
+        report.gates = gates
+        write_json(paths.gates, gates)
+        write_json(paths.done, {"key": key, "times": report.times})
+    return report
+
+
+def _clip_config(cfg: Config, clip, clip_kwargs: dict) -> dict:
+    """``open_clip_config.json`` as on the hub: the model config the tower was built from and its
+    preprocessing (``open_clip.create_model("local-dir:...")`` reads it)."""
+    import open_clip
+
+    from lynxlib.vision import TINY_PREFIX, clip_model_kwargs
+
+    if cfg.vision.open_clip_name.startswith(TINY_PREFIX):
+        model_cfg = clip_model_kwargs(cfg, **clip_kwargs)
+    else:
+        model_cfg = open_clip.get_model_config(cfg.vision.open_clip_name)
+    preprocess = {k: v for k, v in (getattr(clip.visual, "preprocess_cfg", None) or {}).items()
+                  if k in ("size", "mean", "std", "interpolation", "resize_mode")}
+    return {"model_cfg": model_cfg, "preprocess_cfg": preprocess}

@@ -1,0 +1,301 @@
+"""Stage 0, vision side: CLIP-pretrain the tiny open_clip tower (the EVA-CLIP analogue).
+
+Images and captions of the world's training scenes, open_clip's own ``ClipLoss``, at BOTH world
+resolutions: every ``tower_high_every``-th batch is at ``image_size_high`` with the position
+embeddings bicubically interpolated from the checkpoint's low-resolution grid (differentiably, so the
+interpolated table is trained too) -- rendered text is only legible at high resolution.
+
+An auxiliary loss (weight ``tower_token_loss``) trains the token layer the resampler reads
+(``VisionConfig.feature_layer``): its patch tokens, mean-pooled and projected by a small head that is
+not part of the checkpoint, are contrasted with the caption embedding by the same ``ClipLoss``. A
+CLS-trained tower gives its later patch tokens only indirect signal (see ENVIRONMENT notes); the
+token probe in :mod:`lynxlib.backbones.gates` measures what this buys.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from open_clip.loss import ClipLoss
+from tqdm import tqdm
+
+from lynxlib.backbones.common import adamw, rng, torch_seed, warmup_cosine
+from lynxlib.runs import show_progress
+from lynxlib.config import Config
+from lynxlib.vision import interpolate_pos, to_pixel_values
+from lynxlib.world.scene import Group
+
+
+# ------------------------------------------------------------------------------------ inputs
+def world_pairs(cfg: Config, world) -> tuple[dict[int, np.ndarray], list[str], list]:
+    """The world's training images at both resolutions ({size: (N, H, W, 3) uint8, memory-mapped}),
+    one clean caption per image (it mentions every object, the group, the word and the place) and the
+    scene graphs (for hard negatives)."""
+    pairs = world.captions("clean")
+    index = np.array([i for i, _ in pairs])
+    captions = [c for _, c in pairs]
+    sizes = sorted({cfg.world.image_size_low, cfg.world.image_size_high})
+    images = {s: world.images("train", s) for s in sizes}
+    scenes = world.scenes("train")
+    if not np.array_equal(index, np.arange(len(images[sizes[0]]))):  # not one caption per row, in order
+        images = {s: np.asarray(a[index]) for s, a in images.items()}
+        scenes = [scenes[i] for i in index]
+    return images, captions, scenes
+
+
+def text_tokens(tok, captions: Sequence[str], context_length: int) -> torch.Tensor:
+    """Caption ids for the CLIP text tower: ``<s> caption </s>`` padded with ``<pad>``; a caption
+    longer than the context is cut and still ends in EOS (the tower pools at EOS)."""
+    out = torch.full((len(captions), context_length), tok.pad_token_id, dtype=torch.long)
+    for i, ids in enumerate(tok(list(captions), add_special_tokens=True)["input_ids"]):
+        ids = ids[: context_length - 1] + [tok.eos_token_id]
+        out[i, : len(ids)] = torch.tensor(ids)
+    return out
+
+
+# ------------------------------------------------------------------- differentiable forward
+def feature_block(visual, feature_layer: int) -> int:
+    """Index of the block whose output is the feature layer (-1 last, -2 penultimate)."""
+    layers = len(visual.transformer.resblocks)
+    return feature_layer % layers
+
+
+def visual_forward(visual, x: torch.Tensor, feature_layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """open_clip ViT forward at any resolution: (pooled image embedding, feature-layer patch tokens).
+
+    Same computation as ``VisionTransformer.forward`` with the position table interpolated to the
+    input's grid; the tokens are the ``feature_layer`` block's output without the class token.
+    """
+    grid = x.shape[-1] // visual.patch_size[0]
+    pos = visual.positional_embedding
+    pos = pos if grid == visual.grid_size[0] else interpolate_pos(pos, grid)  # differentiable here
+    h = visual.conv1(x).flatten(2).transpose(1, 2)
+    h = torch.cat([visual.class_embedding.to(h.dtype).expand(h.shape[0], 1, -1), h], dim=1) + pos.to(h.dtype)
+    h = visual.ln_pre(visual.patch_dropout(h))
+    h, inter = visual.transformer.forward_intermediates(h, indices=[feature_block(visual, feature_layer)])
+    pooled, _ = visual._pool(h)
+    if visual.proj is not None:
+        pooled = pooled @ visual.proj
+    return pooled, inter[0][:, 1:]
+
+
+class WordHead(torch.nn.Module):
+    """Training-only head: mean-pooled feature-layer tokens -> which caption tokens the image has
+    (soft-target cross-entropy over the vocabulary, CatLIP-style): a direct, text-tower-free signal
+    for every word a caption says (shapes, colours, sizes, counts, the word on the sign)."""
+
+    def __init__(self, width: int, vocab_size: int):
+        super().__init__()
+        self.norm = torch.nn.LayerNorm(width)
+        self.proj = torch.nn.Linear(width, vocab_size)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.norm(tokens.mean(dim=1)))
+
+
+def cell_rows(grid_side: int, row: int, col: int, grid: int) -> list[int]:
+    """Indices (row-major, class token excluded) of the patch tokens whose centres lie in scene cell (row, col)."""
+    centres = (np.arange(grid_side) + 0.5) / grid_side
+    rows = np.nonzero((centres >= row / grid) & (centres < (row + 1) / grid))[0]
+    cols = np.nonzero((centres >= col / grid) & (centres < (col + 1) / grid))[0]
+    return [int(r * grid_side + c) for r in rows for c in cols]
+
+
+def grounded_items(scenes: Sequence, rows: Sequence[int], grid_side: int) -> tuple[list[tuple[int, list[int]]], list[str]]:
+    """Each object (and rendered word) of ``scenes[rows]`` as (batch row, its cell's token indices) and
+    the words a caption says about it ("large red circle", 'sign "car"')."""
+    where, phrases = [], []
+    for b, i in enumerate(rows):
+        scene = scenes[i]
+        for obj in scene.objects:
+            where.append((b, cell_rows(grid_side, obj.row, obj.col, scene.grid)))
+            phrases.append(f"{obj.size} {obj.colour} {obj.shape}")
+        if scene.text is not None:
+            where.append((b, cell_rows(grid_side, scene.text.row, scene.text.col, scene.grid)))
+            phrases.append(f'{scene.text.kind} "{scene.text.word}"')
+    return where, phrases
+
+
+def word_targets(text: torch.Tensor, vocab_size: int, special: Sequence[int]) -> torch.Tensor:
+    """(B, T) caption ids -> (B, V) uniform distribution over each caption's distinct non-special ids."""
+    target = torch.zeros(len(text), vocab_size)
+    target.scatter_(1, text, 1.0)
+    target[:, list(special)] = 0.0
+    return target / target.sum(1, keepdim=True).clamp_min(1.0)
+
+
+class TokenHead(torch.nn.Module):
+    """Training-only head: mean-pooled feature-layer tokens -> the joint embedding space."""
+
+    def __init__(self, width: int, embed_dim: int):
+        super().__init__()
+        self.norm = torch.nn.LayerNorm(width)
+        self.proj = torch.nn.Linear(width, embed_dim)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.norm(tokens.mean(dim=1)))
+
+
+# -------------------------------------------------------------------------- hard negatives
+HARD_KINDS = ("shape", "colour", "size", "count", "word")
+
+
+def perturb_scene(scene, rng: np.random.Generator, vocab):
+    """The scene with ONE attribute changed (an object's shape, colour or size, the group's count, or
+    the word), keeping every object's full name unique; its caption is a hard negative. None if the
+    drawn change is impossible."""
+    kinds = [k for k in HARD_KINDS if k != "word" or scene.text is not None]
+    kind = kinds[int(rng.integers(len(kinds)))]
+    if kind == "word":
+        words = [w for w in vocab.words if w != scene.text.word]
+        return replace(scene, text=replace(scene.text, word=words[int(rng.integers(len(words)))]))
+    if kind == "count":
+        counts = [c for c in range(vocab.max_count + 1) if c != scene.count]
+        n = counts[int(rng.integers(len(counts)))]
+        if n == 0:
+            return replace(scene, group=None)
+        group = scene.group
+        if group is None:
+            used = {o.shape for o in scene.objects}
+            shapes = [s for s in vocab.shapes if s not in used]
+            group = Group(shapes[int(rng.integers(len(shapes)))], vocab.colours[int(rng.integers(len(vocab.colours)))], ())
+        return replace(scene, group=replace(group, slots=tuple((0, k) for k in range(n))))  # captions read the count
+    i = int(rng.integers(len(scene.objects)))
+    obj = scene.objects[i]
+    taken = {(o.shape, o.colour) for j, o in enumerate(scene.objects) if j != i}
+    if kind == "size":
+        new = replace(obj, size="small" if obj.size == "large" else "large")
+    elif kind == "shape":
+        banned = {scene.group.shape} if scene.group else set()
+        options = [s for s in vocab.shapes if s != obj.shape and s not in banned and (s, obj.colour) not in taken]
+        if not options:
+            return None
+        new = replace(obj, shape=options[int(rng.integers(len(options)))])
+    else:
+        options = [c for c in vocab.colours if c != obj.colour and (obj.shape, c) not in taken]
+        new = replace(obj, colour=options[int(rng.integers(len(options)))])
+    return replace(scene, objects=scene.objects[:i] + (new,) + scene.objects[i + 1:])
+
+
+def caption_pairs(cfg: Config, scenes: Sequence, rows: Sequence[int], step: int) -> tuple[list[str], list[str]]:
+    """Fresh clean captions of ``scenes[rows]`` and, phrased identically (same caption seed), captions of
+    the one-attribute-changed scenes: (positives, hard negatives)."""
+    from lynxlib.world import clean_caption, stream_rng, world_vocab
+
+    vocab = world_vocab(cfg.world)
+    pos, neg = [], []
+    for j, i in enumerate(rows):
+        scene, other = scenes[i], None
+        draw = stream_rng(cfg.backbones.seed, f"backbones-hard-{step}", j)
+        for _ in range(8):
+            other = perturb_scene(scene, draw, vocab)
+            if other is not None:
+                break
+        seed = int(draw.integers(2**31))
+        pos.append(clean_caption(scene, np.random.default_rng(seed)))
+        neg.append(clean_caption(other if other is not None else scene, np.random.default_rng(seed)))
+    return pos, neg
+
+
+def hard_negative_loss(emb: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of picking each image's caption over its one-attribute-off twin."""
+    logits = scale * torch.stack([(emb * pos).sum(-1), (emb * neg).sum(-1)], dim=1)
+    return F.cross_entropy(logits, torch.zeros(len(emb), dtype=torch.long))
+
+
+# ------------------------------------------------------------------------------- training
+def train_tower(cfg: Config, clip, tok, images: dict[int, np.ndarray], captions: Sequence[str],
+                scenes: Sequence | None = None, *, progress: bool = True) -> tuple[torch.nn.Module, list[dict]]:
+    """CLIP-train ``clip`` in place on ``images`` ({size: (N, H, W, 3) uint8}) and ``captions`` (N).
+
+    Batches alternate resolutions (every ``tower_high_every``-th at the highest size given); the
+    loss is ClipLoss on the pooled embedding plus ``tower_token_loss`` x ClipLoss on the pooled
+    feature-layer tokens. Returns the model (eval mode) and its per-step losses.
+    """
+    bb = cfg.backbones
+    torch_seed(bb.seed, "tower")
+    sizes = sorted(images)
+    n = len(captions)
+    if any(len(images[s]) != n for s in sizes):
+        raise ValueError("every resolution needs one image per caption")
+    head = TokenHead(clip.visual.conv1.out_channels, clip.text_projection.shape[-1]
+                     if isinstance(clip.text_projection, torch.Tensor) else clip.text_projection.out_features)
+    words = WordHead(clip.visual.conv1.out_channels, len(tok))
+    special = [tok.pad_token_id, tok.bos_token_id, tok.eos_token_id]
+    params = torch.nn.ModuleList([clip, head, words])
+    opt = adamw(params, bb.tower_lr, weight_decay=0.1)
+    sched = warmup_cosine(opt, bb.tower_steps)
+    loss_fn = ClipLoss()
+    draw = rng(bb.seed, "tower")
+    curve: list[dict] = []
+    clip.train()
+    bar = tqdm(range(bb.tower_steps), desc="stage0 tower CLIP", disable=not show_progress(progress), mininterval=2)
+    for step in bar:
+        size = sizes[-1] if bb.tower_high_every > 0 and step % bb.tower_high_every == bb.tower_high_every - 1 else sizes[0]
+        idx = np.sort(draw.choice(n, size=min(bb.tower_batch_size, n), replace=False))
+        x = to_pixel_values(images[size][idx])
+        hard = bb.tower_hard_negatives > 0 and scenes is not None
+        if hard:
+            pos, neg = caption_pairs(cfg, scenes, idx, step)
+            ids = text_tokens(tok, pos + neg, clip.context_length)
+            both = clip.encode_text(ids, normalize=True)
+            txt, neg_txt, ids = both[: len(idx)], both[len(idx):], ids[: len(idx)]
+        else:
+            ids = text_tokens(tok, [captions[i] for i in idx], clip.context_length)
+            txt = clip.encode_text(ids, normalize=True)
+        pooled, tokens = visual_forward(clip.visual, x, cfg.vision.feature_layer)
+        scale = clip.logit_scale.exp()
+        embs = [F.normalize(pooled, dim=-1)] + ([F.normalize(head(tokens), dim=-1)] if bb.tower_token_loss > 0 else [])
+        losses = [loss_fn(e, txt, scale) for e in embs]
+        hn = [hard_negative_loss(e, txt, neg_txt, scale) for e in embs] if hard else [x.new_zeros(())] * len(embs)
+        main = losses[0]
+        aux = losses[1] if len(losses) > 1 else main.detach() * 0
+        loss = main + bb.tower_hard_negatives * hn[0]
+        if len(embs) > 1:
+            loss = loss + bb.tower_token_loss * (aux + bb.tower_hard_negatives * hn[1])
+        word_loss = ground_loss = main.detach() * 0
+        if bb.tower_word_loss > 0:
+            target = word_targets(ids, len(tok), special)
+            word_loss = -(target * F.log_softmax(words(tokens), dim=-1)).sum(-1).mean()
+            loss = loss + bb.tower_word_loss * word_loss
+        if bb.tower_ground_loss > 0 and scenes is not None:
+            where, phrases = grounded_items(scenes, idx, x.shape[-1] // clip.visual.patch_size[0])
+            cells = torch.stack([tokens[b, cols].mean(0) for b, cols in where])
+            target = word_targets(tok(phrases, return_tensors="pt", padding=True)["input_ids"], len(tok), special)
+            ground_loss = -(target * F.log_softmax(words(cells[:, None]), dim=-1)).sum(-1).mean()
+            loss = loss + bb.tower_ground_loss * ground_loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        with torch.no_grad():  # CLIP's clamp of the learned temperature (at most 100)
+            clip.logit_scale.clamp_(0, np.log(100))
+        curve.append({"step": step, "size": size, "loss": main.item(), "token_loss": aux.item(),
+                      "hard_loss": hn[0].item(), "word_loss": word_loss.item(),
+                      "ground_loss": ground_loss.item()})
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{main.item():.3f}", words=f"{word_loss.item():.3f}", ground=f"{ground_loss.item():.3f}",
+                            refresh=False)
+    return clip.eval(), curve
+
+
+@torch.no_grad()
+def encode(clip, tok, images: np.ndarray | None, captions: Sequence[str] | None, *, feature_layer: int,
+           batch_size: int = 64) -> dict[str, torch.Tensor]:
+    """Normalised image and caption embeddings and the feature-layer tokens, in batches."""
+    out: dict[str, list] = {"image": [], "tokens": [], "text": []}
+    clip.eval()
+    if images is not None:
+        for i in range(0, len(images), batch_size):
+            pooled, tokens = visual_forward(clip.visual, to_pixel_values(images[i: i + batch_size]), feature_layer)
+            out["image"].append(F.normalize(pooled, dim=-1))
+            out["tokens"].append(tokens)
+    if captions is not None:
+        for i in range(0, len(captions), batch_size):
+            text = text_tokens(tok, captions[i: i + batch_size], clip.context_length)
+            out["text"].append(clip.encode_text(text, normalize=True))
+    return {k: torch.cat(v) for k, v in out.items() if v}
