@@ -142,20 +142,26 @@ class StageOutcome:
     wall_s: float
 
 
+def feature_cache(cfg: Config, backbones: Backbones, size: int, out_root: str | Path = "outputs"):
+    """The tower-token cache for this tower checkpoint, feature layer and resolution (shared by runs)."""
+    from lynxlib.features import FeatureCache, cache_key
+
+    key = cache_key(tower_checkpoint=backbones.tower_checkpoint, feature_layer=cfg.vision.feature_layer,
+                    resolution=size)
+    return FeatureCache(resolve(out_root) / cfg.scale / "features", key)
+
+
 def world_visuals(cfg: Config, world, model, backbones: Backbones, resolution: str, *, split: str = "train",
                   out_root: str | Path = "outputs"):
     """The split's images/videos at a resolution, through the frozen-feature cache (tiny/smoke)."""
     from lynxlib.data import ArrayVisuals
-    from lynxlib.features import FeatureCache, cache_key
 
     size = image_size(cfg, resolution)
     images, videos = world.images(split, size), world.videos(split, size)
     if model.tower is None:
         return ArrayVisuals(images=images, videos=videos)
     model.set_resolution(size)
-    key = cache_key(tower_checkpoint=backbones.tower_checkpoint, feature_layer=cfg.vision.feature_layer,
-                    resolution=size)
-    cache = FeatureCache(resolve(out_root) / cfg.scale / "features", key)
+    cache = feature_cache(cfg, backbones, size, out_root)
     cache.ensure(f"{split}_images", model.tower, images)
     cache.ensure(f"{split}_videos", model.tower, videos)
     return ArrayVisuals(images=images, videos=videos, cache=cache,
@@ -208,5 +214,8 @@ def evaluate_run(cfg: Config, out_root: str | Path = "outputs"):
     for stage in chain:
         ensure_stage(cfg, stage, out_root)
     model = build_run_model(cfg, backbones, after=chain, out_root=out_root).eval()
-    return evaluate_model(cfg, model=model, tokenizer=backbones.tokenizer, world=world,
+    cache = None
+    if model.tower is not None:  # encode the eval sets' images once for every variant
+        cache = feature_cache(cfg, backbones, image_size(cfg, cfg.eval.resolution), out_root)
+    return evaluate_model(cfg, model=model, tokenizer=backbones.tokenizer, world=world, cache=cache,
                           out_dir=run_dir(cfg, "eval", out_root))
