@@ -4,9 +4,14 @@ Functions take configs or results and return pandas DataFrames (or the dict a ru
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
-from lynxlib.config import Config, load
+from lynxlib.config import load
+
+if TYPE_CHECKING:
+    from lynxlib.pipeline import StageOutcome
 
 
 def stage_table(outcomes: list[StageOutcome]):

@@ -18,9 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -28,13 +26,10 @@ from typing import Any, Callable, Protocol
 import torch
 from torch import Tensor, nn
 
-# DeepSpeed logs a timestamped warning when it has to guess the accelerator: tell it on CPU machines.
-if not torch.cuda.is_available():
-    os.environ.setdefault("DS_ACCELERATOR", "cpu")
-
-from lynxlib import checkpoint as ckpt  # noqa: E402
-from lynxlib.config import StageConfig  # noqa: E402
-from lynxlib.runs import atomic_write_text, env_info, seed_everything, show_progress, write_json  # noqa: E402
+from lynxlib import checkpoint as ckpt
+from lynxlib.config import StageConfig
+from lynxlib.launch import check_world, fill_deepspeed_auto, make_accelerator
+from lynxlib.runs import atomic_write_text, env_info, seed_everything, show_progress, write_json
 
 # Stage-config keys that may change between a checkpoint and its resume (bookkeeping, not maths).
 RESUME_TOLERATED = ("enabled", "log_every", "ckpt_every", "keep_last")
@@ -112,73 +107,6 @@ def warmup_cosine(cfg: StageConfig) -> Callable[[int], float]:
     return factor
 
 
-# ---------------------------------------------------------------- accelerator
-def make_accelerator(*, grad_accum: int = 1, mixed_precision: str | None = "no"):
-    """An ``Accelerator`` for the current launch. ``mixed_precision``: "no", "bf16", "fp16",
-    "auto" (bf16 on CUDA, fp32 on CPU) or None (the launcher's ``--mixed_precision``)."""
-    from accelerate import Accelerator
-    from accelerate.utils import InitProcessGroupKwargs
-
-    if mixed_precision == "auto":
-        mixed_precision = "bf16" if torch.cuda.is_available() else "no"
-    launcher_mp = os.environ.get("ACCELERATE_MIXED_PRECISION")
-    if mixed_precision is not None and launcher_mp not in (None, mixed_precision):
-        warnings.warn(f"mixed_precision={mixed_precision!r} overrides the launcher's {launcher_mp!r}")
-    deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
-    handlers = []
-    if deepspeed and not torch.cuda.is_available():
-        handlers.append(InitProcessGroupKwargs(backend="gloo"))
-        _skip_deepspeed_shm_op()
-    # Without a GPU, accelerate joins the launcher's processes only when told cpu=True (DeepSpeed
-    # takes its own path); otherwise each process would silently train alone.
-    cpu = not torch.cuda.is_available() and not deepspeed
-    return Accelerator(gradient_accumulation_steps=grad_accum, mixed_precision=mixed_precision,
-                       kwargs_handlers=handlers, cpu=cpu)
-
-
-def _check_world(accelerator) -> None:
-    """Fail fast when the launcher started N processes but accelerate sees fewer (see cpu_2proc.yaml)."""
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
-    if launched != accelerator.num_processes:
-        raise RuntimeError(f"the launcher started {launched} processes but accelerate counts "
-                           f"{accelerator.num_processes}: on a CPU set ACCELERATE_USE_CPU=true "
-                           f"(params/launch/cpu_2proc.yaml)")
-
-
-def _skip_deepspeed_shm_op() -> None:
-    """DeepSpeed on CPU only (tests): gloo instead of its shared-memory all-reduce op.
-
-    The op is JIT-compiled on first use (~30 s on 2 cores, cached in ~/.cache/torch_extensions,
-    which a fresh CI machine lacks) and only speeds up large CPU all-reduces. Without a backend
-    accelerate also counts every CPU rank as process 0 of 1, hence the explicit gloo above.
-    ``LYNX_DS_SHM=1`` keeps the op.
-    """
-    if os.environ.get("LYNX_DS_SHM") == "1":
-        return
-    import deepspeed.ops
-
-    deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
-
-
-def _fill_deepspeed_auto(accelerator, cfg: StageConfig) -> None:
-    """Resolve the DeepSpeed JSON's "auto" batch keys from the stage config (there is no
-    DataLoader for accelerate to read them from). Explicit batch keys must agree with it;
-    an explicit gradient_clipping wins."""
-    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
-    if plugin is None:
-        return
-    ds = plugin.deepspeed_config
-    wanted = {"train_micro_batch_size_per_gpu": cfg.batch_size, "gradient_accumulation_steps": cfg.grad_accum,
-              "train_batch_size": cfg.batch_size * cfg.grad_accum * accelerator.num_processes,
-              "gradient_clipping": cfg.clip_grad if cfg.clip_grad > 0 else 0.0}
-    for key, value in wanted.items():
-        if ds.get(key, "auto") == "auto":
-            ds[key] = value
-        elif ds[key] != value and key != "gradient_clipping":  # the loop counts micro-batches itself
-            raise ValueError(f"DeepSpeed config sets {key}={ds[key]} but the stage config implies {value}; "
-                             f'use "auto" in the JSON')
-
-
 # ---------------------------------------------------------------- the loop
 def train_stage(*, model: nn.Module, batches: BatchSource, cfg: StageConfig, out_dir: str | Path, seed: int,
                 accelerator=None, mixed_precision: str | None = "no",
@@ -194,7 +122,7 @@ def train_stage(*, model: nn.Module, batches: BatchSource, cfg: StageConfig, out
     owned = accelerator is None
     accelerator = accelerator or make_accelerator(grad_accum=cfg.grad_accum, mixed_precision=mixed_precision)
     accelerator.gradient_accumulation_steps = cfg.grad_accum
-    _check_world(accelerator)
+    check_world(accelerator)
     try:
         run = _Run.start(model=model, batches=batches, cfg=cfg, out_dir=out_dir, seed=seed,
                          accelerator=accelerator, on_log=on_log)
@@ -282,7 +210,7 @@ class _Run:
         # Our own scheduler on the raw optimizer: accelerate's wrapper would step it once per process.
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg))
         params = [p for p in model.parameters() if p.requires_grad]
-        _fill_deepspeed_auto(accelerator, cfg)
+        fill_deepspeed_auto(accelerator, cfg)
         prepared, prepared_opt = accelerator.prepare(model, optimizer)
         run = cls(model=prepared, optimizer=prepared_opt, scheduler=scheduler, params=params, batches=batches,
                   cfg=cfg, out_dir=out_dir, config=config, acc=accelerator, on_log=on_log)
