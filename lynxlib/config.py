@@ -155,11 +155,12 @@ class BackbonesConfig:
     tower_lr: float = 2e-3
     probe_items: int = 512             # held-out scenes for the tower's quality gates
     seed: int = 0                      # stage-0 seed (backbones are shared by every study seed and variant)
-    tower_high_every: int = 2          # every k-th tower batch at image_size_high (0: low only); pos-embeds interpolated
-    tower_token_loss: float = 0.0      # weight of an auxiliary ClipLoss on mean-pooled feature_layer tokens (0: off)
-    tower_hard_negatives: float = 1.0  # weight of the loss preferring each caption over its one-attribute-off twin (0: off)
-    tower_word_loss: float = 1.0       # weight of predicting the caption's words from mean-pooled feature_layer tokens (0: off)
-    tower_ground_loss: float = 1.0     # weight of predicting each object's caption words from its cell's feature_layer tokens (0: off)
+    tower_high_every: int = 4          # every k-th tower batch at image_size_high (0: low only); pos-embeds interpolated
+    tower_word_loss: float = 1.0       # caption words predicted from mean-pooled feature_layer tokens (0: off)
+    tower_ground_loss: float = 1.0     # each object's caption words predicted from its cell's feature_layer tokens (0: off)
+    tower_token_loss: float = 0.0      # ClipLoss on mean-pooled feature_layer tokens (0: off; measured no gain)
+    tower_hard_negatives: float = 0.0  # caption vs its one-attribute-off twin (0: off; measured no gain, see backbones.tower)
+    parallel: bool = False             # train the LMs and the tower in two processes at once (2+ cores)
 
 
 @dataclass

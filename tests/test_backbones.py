@@ -16,7 +16,8 @@ from lynxlib.config import load
 
 @pytest.fixture(scope="module")
 def cfg():
-    return load("params/smoke.yaml", "ours")
+    # smoke sizes; 60 tower steps (smoke.yaml's 10 leave retrieval at chance) so the gates can pass
+    return load("params/smoke.yaml", "ours", backbones={"tower_steps": 60})
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +102,17 @@ def test_tower_is_deterministic_and_reloads_through_open_clip(cfg, stage0, world
     assert torch.equal(a["image"], b["image"]) and torch.equal(a["text"], b["text"])
 
 
+def test_trimmed_text_encoding_equals_open_clips(cfg, stage0):
+    from lynxlib.vision import load_clip
+
+    clip = load_clip(stage0.paths.tower, cfg).eval()
+    ids = torch.randint(5, 300, (6, clip.context_length))
+    for row, end in enumerate((3, 10, 40, 20, 76, 5)):
+        ids[row, end], ids[row, end + 1:] = 2, 0
+    with torch.no_grad():
+        torch.testing.assert_close(tower.encode_text(clip, ids), clip.encode_text(ids, normalize=True))
+
+
 def test_training_forward_matches_the_frozen_tower_at_both_resolutions(cfg, stage0):
     """The differentiable interpolated forward used in training = what VisionTower feeds the resampler."""
     from lynxlib.tokenizer import load_tokenizer
@@ -140,7 +152,8 @@ def test_gates_are_measured_and_pass_their_loose_smoke_bars(stage0):
         probe = res["probe"]
         assert {"place", "colour", "shape", "count"} <= set(probe)
         assert all(0 <= p["majority"] <= 1 and 0 <= p["acc"] <= 1 for p in probe.values())
-    assert max(r["probe"]["place"]["acc"] - r["probe"]["place"]["majority"] for r in g["tower"].values()) > 0
+    assert min(r["probe"]["place"]["acc"] - r["probe"]["place"]["majority"] for r in g["tower"].values()) > 0.3
+    assert {row["gate"] for row in g["summary"]} >= {"lm/llama/heldout_loss", "tower/64/probe/shape"}
 
 
 def test_gate_functions_can_fail():

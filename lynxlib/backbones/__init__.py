@@ -9,12 +9,14 @@ piece           how                                                written as
 tokenizer       byte-level BPE on the world's text                 ``tokenizer/`` (``save_pretrained``)
 "LLaMA"         LLaMA-architecture LM, next-token on the corpus    ``llama/`` (transformers, safetensors)
 "Vicuna"        "LLaMA" tuned on text instructions (responses)     ``vicuna/`` (transformers, safetensors)
-"EVA-CLIP"      open_clip ViT + text tower, ClipLoss, both sizes    ``tower/open_clip.pt`` + model json
+"EVA-CLIP"      open_clip ViT + text tower, ClipLoss at both       ``tower/open_clip.pt`` +
+                resolutions, + caption-word heads on the tokens    ``open_clip_config.json`` (hub layout)
 ==============  =================================================  =======================================
 
-Each comes with a measured quality gate (:mod:`lynxlib.backbones.gates`), written to ``gates.json``.
-``train_backbones`` reuses finished pieces of the same configuration (each piece folder carries the
-stage-0 key) and writes a completion marker last, so a killed run resumes where it stopped.
+Each comes with a measured quality gate (:mod:`lynxlib.backbones.gates`), written to ``gates.json``
+with a pass/fail ``summary``. ``train_backbones`` reuses finished pieces of the same configuration
+(each piece folder carries the stage-0 key) and writes a completion marker last, so a killed run
+resumes where it stopped. With ``backbones.parallel`` the LMs and the tower train in two processes.
 """
 from __future__ import annotations
 
@@ -165,98 +167,130 @@ def _finished(paths: BackbonePaths, key: str) -> BackboneReport | None:
     return None
 
 
+def _clip_kwargs(cfg: Config, tok) -> dict:
+    """The text tower is sized by ``cfg.tokenizer.vocab_size`` (>= the BPE's size), so that
+    ``lynxlib.vision.load_clip(path, cfg)`` rebuilds the model from the config alone."""
+    if len(tok) > cfg.tokenizer.vocab_size:
+        raise ValueError(f"tokenizer has {len(tok)} ids, more than tokenizer.vocab_size={cfg.tokenizer.vocab_size}")
+    return {"vocab_size": cfg.tokenizer.vocab_size, "pad_id": tok.pad_token_id, "eos_id": tok.eos_token_id}
+
+
+def _lm_pieces(cfg: Config, paths: BackbonePaths, key: str, world, progress: bool, threads: int) -> dict:
+    """Train and save "LLaMA" then "Vicuna" (each unless already done); returns their loss curves."""
+    set_threads(threads)
+    world = _store(world)
+    tok, texts, curves = load_tokenizer(paths.tokenizer), world_texts(world), {}
+    if not _piece_done(paths.llama, key):
+        with Timer() as t:
+            model, curves["llama"] = pretrain_lm(cfg, tok, texts["corpus"], progress=progress)
+        with atomic_dir(paths.llama) as tmp:
+            save_lm(model, tok, tmp)
+            _mark(tmp, key, t.seconds)
+    if not _piece_done(paths.vicuna, key):
+        from lynxlib.build import load_lm
+
+        with Timer() as t:
+            model, curves["vicuna"] = instruct_lm(cfg, tok, load_lm(paths.llama), texts["instructions"],
+                                                  progress=progress)
+        with atomic_dir(paths.vicuna) as tmp:
+            save_lm(model, tok, tmp)
+            _mark(tmp, key, t.seconds)
+    return curves
+
+
+def _tower_piece(cfg: Config, paths: BackbonePaths, key: str, world, progress: bool, threads: int) -> dict:
+    """CLIP-train and save the tower (unless already done); returns its loss curve."""
+    from lynxlib.vision import create_clip
+
+    set_threads(threads)
+    if _piece_done(paths.tower_dir, key):
+        return {}
+    tok = load_tokenizer(paths.tokenizer)
+    kwargs = _clip_kwargs(cfg, tok)
+    with Timer() as t:
+        torch.manual_seed(cfg.backbones.seed)
+        clip = create_clip(cfg, **kwargs)
+        clip, curve = train_tower(cfg, clip, tok, *world_pairs(cfg, _store(world)), progress=progress)
+    with atomic_dir(paths.tower_dir) as tmp:
+        torch.save(clip.state_dict(), tmp / paths.tower.name)
+        # the Hugging Face hub layout too: open_clip.create_model("local-dir:<tower_dir>")
+        (tmp / "open_clip_pytorch_model.bin").symlink_to(paths.tower.name)
+        write_json(tmp / paths.tower_config.name, _clip_config(cfg, clip, kwargs))
+        _mark(tmp, key, t.seconds)
+    return {"tower": curve}
+
+
+def _store(world):
+    """A WorldStore (child processes get its folder and reopen it)."""
+    from lynxlib.world import WorldStore
+
+    return WorldStore(world) if isinstance(world, (str, Path)) else world
+
+
+def _train_pieces(cfg: Config, paths: BackbonePaths, key: str, world, progress: bool) -> dict:
+    """The LM pieces and the tower: one after the other, or (``backbones.parallel``) in two processes
+    at once, each with half the threads -- they are independent once the tokenizer exists."""
+    import os
+
+    jobs = [job for job, done in ((_lm_pieces, _piece_done(paths.llama, key) and _piece_done(paths.vicuna, key)),
+                                  (_tower_piece, _piece_done(paths.tower_dir, key))) if not done]
+    threads = cfg.threads or torch.get_num_threads()
+    if not (cfg.backbones.parallel and len(jobs) == 2 and (os.cpu_count() or 1) >= 2):
+        curves = {}
+        for job in jobs:
+            curves |= job(cfg, paths, key, world, progress, threads)
+        return curves
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    half = max(1, threads // 2)
+    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(job, cfg, paths, key, world.root, progress, half) for job in jobs]
+        return {k: v for f in futures for k, v in f.result().items()}
+
+
 def train_backbones(cfg: Config, *, out_dir: str | Path, world, progress: bool = True) -> BackboneReport:
     """Train (or reuse) the tokenizer, "LLaMA", "Vicuna" and the tower; measure their gates.
 
-    ``world`` is a :class:`lynxlib.world.WorldStore` of ``cfg.world``. Writes
-    ``out_dir/{tokenizer,llama,vicuna,tower}/``, ``gates.json`` and, last, ``DONE.json``.
+    ``world`` is a :class:`lynxlib.world.WorldStore` of ``cfg.world`` (or its folder). Writes
+    ``out_dir/{tokenizer,llama,vicuna,tower}/``, ``gates.json`` and, last, ``DONE.json``; pieces
+    already trained under the same key are reused, so a killed run resumes where it stopped.
     """
     from lynxlib.build import load_lm
-    from lynxlib.vision import create_clip, load_clip
+    from lynxlib.vision import load_clip
 
     set_threads(cfg.threads)
     paths = backbone_paths(out_dir)
     key = backbones_key(cfg)
     if (done := _finished(paths, key)) is not None:
         return done
+    world = _store(world)
     paths.root.mkdir(parents=True, exist_ok=True)
-    report = BackboneReport(paths, key, {})
+    pieces = {"tokenizer": paths.tokenizer, "llama": paths.llama, "vicuna": paths.vicuna, "tower": paths.tower_dir}
+    report = BackboneReport(paths, key, {}, reused=[n for n, p in pieces.items() if _piece_done(p, key)])
     with file_lock(paths.root / ".lock"):
         if (done := _finished(paths, key)) is not None:  # another process finished it while we waited
             return done
         texts = world_texts(world)
-        train_texts, heldout_texts, instructions = texts["corpus"], texts["heldout"], texts["instructions"]
-        images, captions, scenes = world_pairs(cfg, world)
-
-        # tokenizer -------------------------------------------------------------------------------
-        if _piece_done(paths.tokenizer, key):
-            report.reused.append("tokenizer")
-        else:
+        if not _piece_done(paths.tokenizer, key):
             with Timer() as t:
-                texts = train_texts + [x for s in instructions for turn in s.turns for x in turn] + captions
-                tok = train_tokenizer(texts, vocab_size=cfg.tokenizer.vocab_size)
+                captions = [c for _, c in world.captions("clean")]
+                corpus = texts["corpus"] + [x for s in texts["instructions"] for turn in s.turns for x in turn] + captions
+                tok = train_tokenizer(corpus, vocab_size=cfg.tokenizer.vocab_size)
             with atomic_dir(paths.tokenizer) as tmp:
                 tok.save_pretrained(tmp)
                 _mark(tmp, key, t.seconds)
-            report.times["tokenizer"] = t.seconds
+        report.curves = _train_pieces(cfg, paths, key, world, progress)
+
         tok = load_tokenizer(paths.tokenizer)
-
-        # "LLaMA" ---------------------------------------------------------------------------------
-        if _piece_done(paths.llama, key):
-            report.reused.append("llama")
-        else:
-            with Timer() as t:
-                model, report.curves["llama"] = pretrain_lm(cfg, tok, train_texts, progress=progress)
-            with atomic_dir(paths.llama) as tmp:
-                save_lm(model, tok, tmp)
-                _mark(tmp, key, t.seconds)
-            report.times["llama"] = t.seconds
-        llama = load_lm(paths.llama).eval()
-
-        # "Vicuna" --------------------------------------------------------------------------------
-        if _piece_done(paths.vicuna, key):
-            report.reused.append("vicuna")
-        else:
-            with Timer() as t:
-                model, report.curves["vicuna"] = instruct_lm(cfg, tok, llama, instructions, progress=progress)
-            with atomic_dir(paths.vicuna) as tmp:
-                save_lm(model, tok, tmp)
-                _mark(tmp, key, t.seconds)
-            report.times["vicuna"] = t.seconds
-        vicuna = load_lm(paths.vicuna).eval()
-
-        # "EVA-CLIP" ------------------------------------------------------------------------------
-        # the text tower is sized by cfg.tokenizer.vocab_size (>= the BPE's size), so that
-        # lynxlib.vision.load_clip(path, cfg) rebuilds it from the config alone
-        if len(tok) > cfg.tokenizer.vocab_size:
-            raise ValueError(f"tokenizer has {len(tok)} ids, more than tokenizer.vocab_size={cfg.tokenizer.vocab_size}")
-        clip_kwargs = {"vocab_size": cfg.tokenizer.vocab_size, "pad_id": tok.pad_token_id, "eos_id": tok.eos_token_id}
-        if _piece_done(paths.tower_dir, key):
-            report.reused.append("tower")
-        else:
-            with Timer() as t:
-                torch.manual_seed(cfg.backbones.seed)
-                clip = create_clip(cfg, **clip_kwargs)
-                clip, report.curves["tower"] = train_tower(cfg, clip, tok, images, captions, scenes,
-                                                              progress=progress)
-            with atomic_dir(paths.tower_dir) as tmp:
-                torch.save(clip.state_dict(), tmp / paths.tower.name)
-                # the Hugging Face hub layout too: open_clip.create_model("local-dir:<tower_dir>")
-                (tmp / "open_clip_pytorch_model.bin").symlink_to(paths.tower.name)
-                write_json(tmp / paths.tower_config.name, _clip_config(cfg, clip, clip_kwargs))
-                _mark(tmp, key, t.seconds)
-            report.times["tower"] = t.seconds
-        clip = load_clip(paths.tower, cfg, **clip_kwargs).eval()
-
-        # gates -----------------------------------------------------------------------------------
+        llama, vicuna = load_lm(paths.llama), load_lm(paths.vicuna)
+        clip = load_clip(paths.tower, cfg, **_clip_kwargs(cfg, tok)).eval()
         with Timer() as t:
-            gates = {"lm": lm_gates(cfg, tok, llama, vicuna, train_texts, heldout_texts,
+            gates = {"lm": lm_gates(cfg, tok, llama, vicuna, texts["corpus"], texts["heldout"],
                                     heldout_instructions(cfg)),
                      "tower": tower_gates(cfg, clip, tok, *heldout_scenes(cfg))}
-        # seconds each piece took when it was trained (this run or the one whose piece was reused)
-        report.times = {name: read_json(path / PIECE_MARKER)["seconds"] for name, path in
-                        (("tokenizer", paths.tokenizer), ("llama", paths.llama), ("vicuna", paths.vicuna),
-                         ("tower", paths.tower_dir))} | {"gates": t.seconds}
+        # seconds each piece took when it was trained (this run, or the run whose piece was reused)
+        report.times = {n: read_json(p / PIECE_MARKER)["seconds"] for n, p in pieces.items()} | {"gates": t.seconds}
         gates["times"] = dict(report.times)
         gates["summary"] = summarize(gates)
         report.gates = gates

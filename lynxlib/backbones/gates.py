@@ -168,15 +168,6 @@ def token_probe(features: dict[str, tuple[torch.Tensor, Sequence]], *, train_fra
     return out
 
 
-def cell_pool(tokens: torch.Tensor, row: int, col: int, grid: int) -> torch.Tensor:
-    """Mean of the patch tokens (B, g, g, D) whose centres fall in scene-grid cell (row, col)."""
-    g = tokens.shape[1]
-    centres = (torch.arange(g) + 0.5) / g
-    rows = ((centres >= row / grid) & (centres < (row + 1) / grid)).nonzero().flatten()
-    cols = ((centres >= col / grid) & (centres < (col + 1) / grid)).nonzero().flatten()
-    return tokens[:, rows][:, :, cols].mean(dim=(1, 2))
-
-
 def probe_features(tokens: torch.Tensor, scenes: Sequence) -> dict[str, tuple[torch.Tensor, list]]:
     """Probe tasks from a tower's tokens (N, 1 + g*g, D) (class token first) and the scenes' graphs:
 
@@ -184,21 +175,23 @@ def probe_features(tokens: torch.Tensor, scenes: Sequence) -> dict[str, tuple[to
     * colour, shape: the tokens of each object's grid cell (one row per object);
     * word: the tokens of the rendered word's cell (scenes with a word).
     """
+    from lynxlib.backbones.tower import cell_rows
+
     n, length, dim = tokens.shape
     g = int(round((length - 1) ** 0.5))
-    grid_tokens = tokens[:, 1:].reshape(n, g, g, dim)
-    pooled = grid_tokens.mean(dim=(1, 2))
+    patches = tokens[:, 1:]
+    pooled = patches.mean(dim=1)
     out: dict[str, tuple[list, list]] = {"place": ([], []), "count": ([], []), "colour": ([], []),
                                          "shape": ([], []), "word": ([], [])}
     for i, scene in enumerate(scenes):
         out["place"][0].append(pooled[i]); out["place"][1].append(scene.place)
         out["count"][0].append(pooled[i]); out["count"][1].append(scene.count)
         for obj in scene.objects:
-            cell = cell_pool(grid_tokens[i: i + 1], obj.row, obj.col, scene.grid)[0]
+            cell = patches[i, cell_rows(g, obj.row, obj.col, scene.grid)].mean(0)
             out["colour"][0].append(cell); out["colour"][1].append(obj.colour)
             out["shape"][0].append(cell); out["shape"][1].append(obj.shape)
         if scene.text is not None:
-            cell = cell_pool(grid_tokens[i: i + 1], scene.text.row, scene.text.col, scene.grid)[0]
+            cell = patches[i, cell_rows(g, scene.text.row, scene.text.col, scene.grid)].mean(0)
             out["word"][0].append(cell); out["word"][1].append(scene.text.word)
     return {task: (torch.stack(x), y) for task, (x, y) in out.items() if x}
 

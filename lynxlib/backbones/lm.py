@@ -25,11 +25,15 @@ HELDOUT_LM = 0.05  # share of the world's text corpus held out for the perplexit
 
 
 def world_texts(world) -> dict[str, list]:
-    """The world's text: ``corpus`` (LM training lines), ``heldout`` (its last 5%, for perplexity) and
-    ``instructions`` (the text instruction Samples: the "Vicuna" data)."""
+    """The world's text: ``corpus`` (LM training lines), ``heldout`` (lines of the corpus's last 5%
+    that never occur in the training part: the templated corpus repeats short facts, and a repeated
+    line would measure memory, not language) and ``instructions`` (the text instruction Samples)."""
     corpus = [line for line in world.corpus() if line.strip()]
     held = min(1000, max(1, int(len(corpus) * HELDOUT_LM)))
-    return {"corpus": corpus[:-held], "heldout": corpus[-held:], "instructions": list(world.text_instructions())}
+    train, tail = corpus[:-held], corpus[-held:]
+    seen = set(train)
+    return {"corpus": train, "heldout": [x for x in tail if x not in seen] or tail,
+            "instructions": list(world.text_instructions())}
 
 
 def encode_texts(tok, texts: Sequence[str]) -> list[list[int]]:
