@@ -75,15 +75,20 @@ def pretrain_lm(cfg: Config, tok, texts: Sequence[str], *, progress: bool = True
         starts = draw.integers(0, len(stream) - span, size=bb.lm_batch_size)
         batch = torch.from_numpy(np.stack([stream[s: s + span] for s in starts]))
         loss = model(input_ids=batch, labels=batch).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
+        update(model, loss, opt, sched)
         curve.append((step, loss.item()))
         if step % 10 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     return model.eval(), curve
+
+
+def update(model: torch.nn.Module, loss: torch.Tensor, opt, sched) -> None:
+    """One optimizer step with gradient clipping at 1.0, then the schedule."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    sched.step()
 
 
 def instruction_rows(cfg: Config, tok, samples: Sequence) -> list:
@@ -109,11 +114,7 @@ def instruct_lm(cfg: Config, tok, base: torch.nn.Module, samples: Sequence, *, p
         picks = draw.integers(0, len(rows), size=bb.lm_batch_size)
         batch = pad_batch([rows[i] for i in picks], pad_id=tok.pad_token_id, side="right")
         loss = model(**batch).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
+        update(model, loss, opt, sched)
         curve.append((step, loss.item()))
         if step % 10 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
