@@ -8,7 +8,6 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export DS_ACCELERATOR := cpu
 export TOKENIZERS_PARALLELISM := false
-export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
 .PHONY: venv study test notebooks lab clean-smoke

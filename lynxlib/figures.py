@@ -49,6 +49,7 @@ def open_vqa_overall_figure(openvqa: pd.DataFrame, kind: str = "image") -> plt.F
     ax.set_ylim(0, 100)
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
+    plt.close(fig)  # shown once, by returning it (not again by pyplot's inline hook)
     return fig
 
 
@@ -70,6 +71,7 @@ def category_heatmaps(openvqa: pd.DataFrame, baselines: pd.DataFrame, kind: str 
         ax.set_xlabel("")
         ax.set_ylabel("")
     fig.tight_layout()
+    plt.close(fig)  # shown once, by returning it (not again by pyplot's inline hook)
     return fig
 
 
@@ -91,6 +93,7 @@ def mme_figure(mme: pd.DataFrame) -> plt.Figure:
     ax.set_title("MME (Figure 7): leaderboard 2023-07-17 beside MME-mini")
     ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1, 1))
     fig.tight_layout()
+    plt.close(fig)  # shown once, by returning it (not again by pyplot's inline hook)
     return fig
 
 
@@ -107,6 +110,7 @@ def generation_figure(owl: pd.DataFrame) -> plt.Figure:
     axes[1].set_xlim(0, 1)
     axes[1].set_title("ours: OwlEval-mini, scored against the scene graph")
     fig.tight_layout()
+    plt.close(fig)  # shown once, by returning it (not again by pyplot's inline hook)
     return fig
 
 
@@ -120,6 +124,7 @@ def instruction_length_figure(lengths: pd.DataFrame) -> plt.Figure:
     ax.set_ylabel("mean answer length (words)")
     ax.set_title("Instruction following under held-out styles")
     fig.tight_layout()
+    plt.close(fig)  # shown once, by returning it (not again by pyplot's inline hook)
     return fig
 
 
