@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 Rows = list[dict]
@@ -49,16 +50,16 @@ def loss_curve(metrics, labels: Iterable[str] | None = None, *, key: str = "loss
     """Plot ``key`` against ``step`` for one run or several (rows, ``metrics.jsonl`` paths or stage folders).
 
     ``smooth`` > 1 draws a trailing moving average over that many logged points with the raw curve
-    faint behind it. Returns a Figure without touching pyplot's global state (safe in loops and
-    notebooks; Jupyter displays a returned Figure).
+    faint behind it. Returns a closed Figure: Jupyter displays the returned object once, and loops
+    that draw many curves do not accumulate open pyplot figures.
     """
     runs = _runs(metrics)
     labels = list(labels) if labels is not None else [
         str(run) if isinstance(run, (str, Path)) else f"run {i}" for i, run in enumerate(runs)]
     if len(labels) != len(runs):
         raise ValueError(f"{len(runs)} runs but {len(labels)} labels")
-    fig = Figure(figsize=(6, 3.6), layout="constrained")
-    ax = fig.add_subplot()
+    # Made through pyplot (which installs Jupyter's inline display of Figures), then closed below.
+    fig, ax = plt.subplots(figsize=(6, 3.6), layout="constrained")
     for run, label in zip(runs, labels):
         rows = [r for r in read_metrics(run) if key in r and "step" in r]
         steps, values = [r["step"] for r in rows], [r[key] for r in rows]
@@ -75,4 +76,5 @@ def loss_curve(metrics, labels: Iterable[str] | None = None, *, key: str = "loss
         ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
+    plt.close(fig)
     return fig

@@ -154,6 +154,7 @@ def ratings_figure(ratings: pd.DataFrame, *, paper: Mapping[str, float] | None =
     ax.set_xlabel("mean score")
     ax.set_title(title)
     fig.tight_layout()
+    plt.close(fig)  # displayed once, as the returned object
     return fig
 
 
