@@ -1,0 +1,95 @@
+"""How much each task's answers draw on the image: loss with true vs another sample's visuals.
+
+    .venv/bin/python benchmarks/visual_use.py --params params/tiny.yaml --variant ours \
+        [--after pretrain_low,pretrain_high] [--init DIR,...] \
+        [--train-mixture vqa_color:1,vqa_place:1 --train-steps 300 --lr 2e-3 --resolution high] \
+        [--tasks caption_pair,vqa_place,...] [--batches 3] [--threads 1] [--out FILE.json]
+
+The model is the variant's, with the weights of the finished stages ``--after`` (content-addressed
+artifacts under ``outputs/<scale>/shared``) and then of any run folders ``--init`` (a ``final/``
+inside). With ``--train-mixture`` it first trains the instruct stage's trainable groups on that
+mixture for ``--train-steps`` (a probe run into ``--probe-dir``, not a study artifact): this is how
+the tiny world's calibration asked "can one task alone be learned from this state, and how fast?".
+Every row is measured on held-out draws (seed 999) of one task at high resolution.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("DS_ACCELERATOR", "cpu")
+
+from lynxlib import pipeline as P  # noqa: E402
+from lynxlib.build import freeze_for_stage  # noqa: E402
+from lynxlib.config import load  # noqa: E402
+from lynxlib.data import MixtureBatches, PromptFormatter  # noqa: E402
+from lynxlib.evaluate.visual_use import visual_use_table  # noqa: E402
+from lynxlib.runs import env_info, set_threads, write_json  # noqa: E402
+from lynxlib.train import train_stage  # noqa: E402
+
+TASKS = "caption_pair,vqa_place,vqa_color,vqa_count,vqa_object,vqa_spatial,vqa_ocr"
+
+
+def parse_mixture(text: str) -> dict[str, float]:
+    try:
+        return {k: float(v) for k, v in (item.split(":") for item in text.split(",") if item)}
+    except ValueError as err:
+        raise SystemExit(f"--train-mixture {text!r}: expected task:weight,task:weight ({err})") from None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--params", default="params/tiny.yaml")
+    ap.add_argument("--variant", default="ours")
+    ap.add_argument("--out-root", default="outputs")
+    ap.add_argument("--after", default="", help="finished stages whose weights to load, oldest first")
+    ap.add_argument("--init", default="", help="run folders (with final/) to load after --after")
+    ap.add_argument("--train-mixture", default="")
+    ap.add_argument("--train-steps", type=int, default=300)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--resolution", default="high")
+    ap.add_argument("--probe-dir", default="outputs/bench/visual_use_probe")
+    ap.add_argument("--tasks", default=TASKS)
+    ap.add_argument("--batches", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    set_threads(args.threads)
+
+    cfg = load(args.params, args.variant)
+    world, backbones = P.ensure_world(cfg, args.out_root), P.load_backbones(cfg, args.out_root)
+    model = P.build_run_model(cfg, backbones, after=[s for s in args.after.split(",") if s], out_root=args.out_root)
+    for folder in [f for f in args.init.split(",") if f]:
+        P.load_stage_weights(model, Path(folder))
+    stage = dataclasses.replace(cfg.instruct, resolution=args.resolution)
+    formatter = PromptFormatter(tokenizer=backbones.tokenizer, template=cfg.generation.template,
+                                num_image_tokens=model.num_image_tokens, max_len=stage.max_seq_len)
+
+    def make_batches(stage_cfg, seed: int = 999):
+        visuals = P.world_visuals(cfg, world, model, backbones, stage_cfg.resolution, out_root=args.out_root)
+        return MixtureBatches(world_cfg=cfg.world, scenes=world.scenes("train"), clips=world.clips("train"),
+                              visuals=visuals, formatter=formatter, stage=stage_cfg, seed=seed,
+                              sees_images=not cfg.model.blind, pass_has_visual=False)
+
+    if args.train_mixture:
+        probe = dataclasses.replace(stage, mixture=parse_mixture(args.train_mixture), lr=args.lr,
+                                    steps=args.train_steps, warmup_steps=min(20, args.train_steps),
+                                    ckpt_every=10**9, log_every=50)
+        freeze_for_stage(model, probe.trainable)
+        shutil.rmtree(args.probe_dir, ignore_errors=True)
+        train_stage(model=model, batches=make_batches(probe, seed=cfg.seed), cfg=probe, out_dir=args.probe_dir,
+                    seed=cfg.seed)
+    table = visual_use_table(model, make_batches, args.tasks.split(","), n_batches=args.batches,
+                             stage=dataclasses.replace(stage, resolution="high"))
+    print(table.round(3).to_string())
+    if args.out:
+        write_json(args.out, {"args": vars(args), "env": env_info(), "rows": table.reset_index().to_dict("records")})
+
+
+if __name__ == "__main__":
+    main()
