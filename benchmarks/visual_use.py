@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/visual_use.py --params params/tiny.yaml --variant ours \
         [--after pretrain_low,pretrain_high] [--init DIR,...] \
         [--train-mixture vqa_color:1,vqa_place:1 --train-steps 300 --lr 2e-3 --resolution high] \
+        [--trainable adapters,frame_pos] \
         [--tasks caption_pair,vqa_place,...] [--batches 3] [--threads 1] [--out FILE.json]
 
 The model is the variant's, with the weights of the finished stages ``--after`` (content-addressed
@@ -53,6 +54,7 @@ def main() -> None:
     ap.add_argument("--train-steps", type=int, default=300)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--resolution", default="high")
+    ap.add_argument("--trainable", default="", help="groups the probe run trains (default: the instruct stage's)")
     ap.add_argument("--probe-dir", default="outputs/bench/visual_use_probe")
     ap.add_argument("--tasks", default=TASKS)
     ap.add_argument("--batches", type=int, default=3)
@@ -79,7 +81,8 @@ def main() -> None:
     if args.train_mixture:
         probe = dataclasses.replace(stage, mixture=parse_mixture(args.train_mixture), lr=args.lr,
                                     steps=args.train_steps, warmup_steps=min(20, args.train_steps),
-                                    ckpt_every=10**9, log_every=50)
+                                    ckpt_every=10**9, log_every=50,
+                                    trainable=args.trainable.split(",") if args.trainable else stage.trainable)
         freeze_for_stage(model, probe.trainable)
         shutil.rmtree(args.probe_dir, ignore_errors=True)
         train_stage(model=model, batches=make_batches(probe, seed=cfg.seed), cfg=probe, out_dir=args.probe_dir,
