@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import open_clip
@@ -154,6 +155,40 @@ def test_gates_are_measured_and_pass_their_loose_smoke_bars(stage0):
         assert all(0 <= p["majority"] <= 1 and 0 <= p["acc"] <= 1 for p in probe.values())
     assert min(r["probe"]["place"]["acc"] - r["probe"]["place"]["majority"] for r in g["tower"].values()) > 0.3
     assert {row["gate"] for row in g["summary"]} >= {"lm/llama/heldout_loss", "tower/64/probe/shape"}
+
+
+class PrefixOracle(torch.nn.Module):
+    """An 'LM' that knows the next token of every row it was built from (by whole prefix), else says 0."""
+
+    def __init__(self, rows, vocab_size: int):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.next = {tuple(r[:i]): r[i] for r in rows for i in range(1, len(r))}
+
+    def forward(self, *, input_ids, attention_mask):
+        logits = torch.zeros(*input_ids.shape, self.vocab_size)
+        for b, row in enumerate(input_ids.tolist()):
+            for t in range(int(attention_mask[b].sum())):
+                logits[b, t, self.next.get(tuple(row[: t + 1]), 0)] = 1.0
+        return SimpleNamespace(logits=logits)
+
+
+def test_reading_accuracy_scores_the_answer_after_its_own_context(cfg, stage0):
+    from lynxlib.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(stage0.paths.tokenizer)
+    passages = bb.heldout_reading(cfg, 12)
+    contexts = [p.context for p in passages]
+
+    def rows(ctx):
+        return [tok(f"{c} Question: {p.question} Answer:")["input_ids"] + tok(" " + p.answer, add_special_tokens=False)[
+            "input_ids"] for c, p in zip(ctx, passages)]
+
+    reads = bb.reading_accuracy(PrefixOracle(rows(contexts), len(tok)), tok, passages, batch_size=5)
+    assert reads == {"exact": 1.0, "shuffled": 0.0, "n": 12}
+    # an 'LM' that only knows each question after the next passage's context scores the other way round
+    shifted = bb.reading_accuracy(PrefixOracle(rows(contexts[1:] + contexts[:1]), len(tok)), tok, passages)
+    assert shifted["exact"] == 0.0 and shifted["shuffled"] == 1.0
 
 
 def test_gate_functions_can_fail():

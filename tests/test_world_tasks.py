@@ -189,6 +189,36 @@ def test_text_corpus_and_instructions():
             assert s.references[0] == words[words.index(a) + words.index(b)]
 
 
+def test_reading_passages_ask_what_their_context_says():
+    from lynxlib.world.textdata import reading_passage
+    from lynxlib.world.vocab import COLOURS, PLACES, SHAPES
+
+    cfg = WorldConfig()
+    passages = [reading_passage(np.random.default_rng(i), cfg) for i in range(300)]
+    assert passages[7] == reading_passage(np.random.default_rng(7), cfg)
+    checked = 0
+    for p in passages:
+        assert p.text == f"{p.context} Question: {p.question} Answer: {p.answer}."
+        asked = re.search(r"\bthe (\w+)[?.]$", p.question)
+        if p.answer in COLOURS and asked and asked.group(1) in SHAPES:
+            # "what colour is the star?" -> the context names "a ... <answer> star"
+            assert f"{p.answer} {asked.group(1)}" in p.context, p
+            checked += 1
+        if p.answer in PLACES:
+            assert p.answer in p.context, p
+            checked += 1
+    assert checked > 20
+    assert len({p.question for p in passages}) > 250  # varied questions and phrasings
+
+
+@pytest.mark.parametrize("share", [0.0, 0.4, 1.0])
+def test_reading_share_of_the_corpus(share):
+    corpus = text_corpus(WorldConfig(text_corpus=400, reading_share=share), np.random.default_rng(0))
+    # reading passages are the only lines with a description before "Question:" (Q&A prose starts with it)
+    reading = sum(" Question: " in line and not line.startswith("Question:") for line in corpus) / len(corpus)
+    assert abs(reading - share) < 0.07
+
+
 def test_smaller_worlds_restrict_the_vocabulary():
     small = WorldConfig(num_places=3, num_colours=4, num_shapes=5, paraphrases=20)
     tasks = tasks_for(small)

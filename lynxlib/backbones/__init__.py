@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from lynxlib.backbones.common import Timer, atomic_dir
-from lynxlib.backbones.gates import (linear_probe, lm_perplexity, probe_features, style_following, summarize,
-                                     token_probe, unigram_counts, zero_shot_retrieval)
+from lynxlib.backbones.gates import (linear_probe, lm_perplexity, probe_features, reading_accuracy, style_following,
+                                     summarize, token_probe, unigram_counts, zero_shot_retrieval)
 from lynxlib.backbones.lm import instruct_lm, pretrain_lm, save_lm, world_texts
 from lynxlib.backbones.tower import encode, train_tower, world_pairs
 from lynxlib.config import Config
@@ -37,7 +37,8 @@ from lynxlib.runs import file_lock, read_json, set_threads, write_json
 from lynxlib.tokenizer import load_tokenizer, train_tokenizer
 
 __all__ = ["BackbonePaths", "BackboneReport", "backbone_paths", "train_backbones", "backbones_key",
-           "lm_perplexity", "style_following", "zero_shot_retrieval", "token_probe", "linear_probe",
+           "lm_perplexity", "reading_accuracy", "heldout_reading", "style_following", "zero_shot_retrieval",
+           "token_probe", "linear_probe",
            "probe_features", "unigram_counts", "tower_gates", "lm_gates", "read_gates", "heldout_scenes",
            "heldout_instructions", "summarize"]
 
@@ -121,12 +122,32 @@ def heldout_scenes(cfg: Config, n: int | None = None) -> tuple[list, dict[int, n
     return scenes, images, captions
 
 
+def heldout_reading(cfg: Config, n: int | None = None) -> list:
+    """``n`` (default ``probe_items``) reading passages about fresh scenes, from a seed stream of their own."""
+    from lynxlib.world import stream_rng
+    from lynxlib.world.textdata import reading_passage
+
+    n = n or cfg.backbones.probe_items
+    return [reading_passage(stream_rng(cfg.world.seed, "backbones-reading", i), cfg.world) for i in range(n)]
+
+
+def reading_template(cfg: Config) -> str:
+    """A reading passage in the chat template, as the text instructions hold it (context, then question)."""
+    from lynxlib.world.registry import READING_TURN
+
+    return cfg.generation.template.format(question=READING_TURN)
+
+
 # ----------------------------------------------------------------------------------- gates
 def lm_gates(cfg: Config, tok, llama, vicuna, train_texts, heldout_texts, style_samples) -> dict:
     uni = unigram_counts(tok, train_texts)
+    passages = heldout_reading(cfg)
     return {
         "llama": lm_perplexity(llama, tok, heldout_texts, unigram=uni),
         "vicuna": lm_perplexity(vicuna, tok, heldout_texts, unigram=uni),
+        # each LM read as it is used: LLaMA in its corpus's format, Vicuna in the chat template
+        "reading": {"llama": reading_accuracy(llama, tok, passages),
+                    "vicuna": reading_accuracy(vicuna, tok, passages, template=reading_template(cfg))},
         "style": style_following({"llama": llama, "vicuna": vicuna}, tok, style_samples,
                                  template=cfg.generation.template, max_new_tokens=cfg.generation.max_new_tokens,
                                  batch_size=cfg.generation.batch_size),

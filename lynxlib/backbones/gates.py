@@ -1,6 +1,8 @@
 """Stage-0 quality gates: each backbone is measured before the study builds on it.
 
 * :func:`lm_perplexity`: held-out perplexity of an LM beside a unigram baseline fitted on the training text.
+* :func:`reading_accuracy`: answers to questions about a scene description in context, beside the same
+  questions asked after another scene's description.
 * :func:`style_following`: greedy answers to held-out text instructions, mean length in words per
   instruction style ("give a short answer", "in one word" ...), beside the reference answers' length.
 * :func:`zero_shot_retrieval`: CLIP image -> caption (and caption -> image) top-1 on held-out scenes.
@@ -55,6 +57,38 @@ def lm_perplexity(model, tok, texts: Sequence[str], *, unigram: torch.Tensor | N
         uni = float(-probs[targets].log().mean())
         out |= {"unigram_loss": uni, "unigram_ppl": math.exp(uni)}
     return out
+
+
+CORPUS_READING = "{context} Question: {question} Answer:"  # how reading passages appear in the LM corpus
+
+
+@torch.no_grad()
+def reading_accuracy(model, tok, passages: Sequence, *, template: str = CORPUS_READING, batch_size: int = 64) -> dict:
+    """Share of reading passages (:class:`lynxlib.world.textdata.Reading`) whose answer tokens are all the
+    LM's argmax after ``template`` (slots ``context``, ``question``), and the same with the *next*
+    passage's context (``shuffled``: what the question alone gives). The difference is what the LM
+    reads from its context. Prompt and answer are tokenized apart, as the instruction data is."""
+    def rows(contexts) -> list[Encoded]:
+        out = []
+        for p, context in zip(passages, contexts):
+            prompt = tok(template.format(context=context, question=p.question))["input_ids"]
+            answer = tok(" " + p.answer, add_special_tokens=False)["input_ids"]
+            out.append(Encoded(prompt + answer, [IGNORE] * len(prompt) + answer))
+        return out
+
+    def exact(encoded: list[Encoded]) -> float:
+        hits = []
+        for i in range(0, len(encoded), batch_size):
+            batch = pad_batch(encoded[i: i + batch_size], pad_id=tok.pad_token_id, side="right")
+            pred = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.argmax(-1)
+            target = batch["labels"][:, 1:]
+            right = (pred[:, :-1] == target) | (target == IGNORE)
+            hits += right.all(dim=1).tolist()
+        return float(np.mean(hits))
+
+    model.eval()
+    contexts = [p.context for p in passages]
+    return {"exact": exact(rows(contexts)), "shuffled": exact(rows(contexts[1:] + contexts[:1])), "n": len(passages)}
 
 
 def _words(text: str) -> list[str]:
@@ -200,7 +234,8 @@ def probe_features(tokens: torch.Tensor, scenes: Sequence) -> dict[str, tuple[to
 def summarize(gates: dict, *, margin: float = 0.05) -> list[dict]:
     """One row per gate: ``{gate, value, baseline, passed}`` (the table the backbones notebook prints).
 
-    Bars: LM held-out loss below the unigram's; Vicuna's answers under "short"/"one_word" nearer the
+    Bars: LM held-out loss below the unigram's; reading accuracy ``margin`` above the shuffled-context
+    one; Vicuna's answers under "short"/"one_word" nearer the
     reference length than LLaMA's; retrieval top-1 above 5x chance; each probe ``margin`` above its
     majority-answer baseline.
     """
@@ -209,6 +244,9 @@ def summarize(gates: dict, *, margin: float = 0.05) -> list[dict]:
         g = gates["lm"][name]
         rows.append({"gate": f"lm/{name}/heldout_loss", "value": g["loss"], "baseline": g["unigram_loss"],
                      "passed": g["loss"] < g["unigram_loss"]})
+    for name, g in gates["lm"].get("reading", {}).items():
+        rows.append({"gate": f"lm/{name}/reading_exact", "value": g["exact"], "baseline": g["shuffled"],
+                     "passed": g["exact"] > g["shuffled"] + margin})
     style = gates["lm"]["style"]["models"]
     for s in ("short", "one_word"):
         if s in style.get("vicuna", {}):

@@ -15,8 +15,8 @@ from lynxlib.config import WorldConfig
 from lynxlib.world.questions import IMAGE_QTYPES, OPEN_ENDED, QType, ask_caption_brief, ask_caption_detailed
 from lynxlib.world.sample import Sample
 from lynxlib.world.scene import WorldVocab, world_vocab
-from lynxlib.world.tasks import TRAIN_STYLE_MIX, CaptionPairTask, DialogueTask, Task
-from lynxlib.world.textdata import TEXT_QTYPES
+from lynxlib.world.tasks import TRAIN_STYLE_MIX, CaptionPairTask, DialogueTask, Task, make_uid
+from lynxlib.world.textdata import TEXT_QTYPES, reading_passage
 from lynxlib.world.vquestions import VIDEO_QTYPES
 
 # task name: (Open-VQA category or None, visual kind, question types)
@@ -102,10 +102,25 @@ def sample_instruction(*, rng: np.random.Generator, task_name: str, scenes: Sequ
     return task.draw(rng=rng, visuals=visuals, prompt_mode=prompt_mode, style=style, split=split)
 
 
+READING_TURN = "{context}\n{question}"  # a reading passage's user turn
+
+
+def reading_instruction(rng: np.random.Generator, cfg: WorldConfig) -> Sample:
+    """A reading passage as a text instruction: a scene's description and a question in the user turn,
+    the short answer as the response (what the visual prefix will stand in for in stage 2)."""
+    p = reading_passage(rng, cfg)
+    return Sample(uid=make_uid(rng, "text_instruction", "none", -1), task="text_instruction", category=None,
+                  visual_kind="none", visual_index=-1,
+                  turns=((READING_TURN.format(context=p.context, question=p.question), p.answer),),
+                  references=(p.answer,), style="short", qtype="reading")
+
+
 def text_instructions(cfg: WorldConfig, rng: np.random.Generator) -> list[Sample]:
-    """``cfg.text_instructions`` text-only samples in all styles: the "Vicuna" instruction data."""
-    return [sample_instruction(rng=rng, task_name="text_instruction", scenes=(), clips=(), prompt_mode="diverse",
-                               cfg=cfg) for _ in range(cfg.text_instructions)]
+    """``cfg.text_instructions`` text-only samples in all styles: the "Vicuna" instruction data
+    (``cfg.reading_share`` of them reading passages)."""
+    return [reading_instruction(rng, cfg) if rng.random() < cfg.reading_share
+            else sample_instruction(rng=rng, task_name="text_instruction", scenes=(), clips=(), prompt_mode="diverse",
+                                    cfg=cfg) for _ in range(cfg.text_instructions)]
 
 
 def draw_samples(*, rng: np.random.Generator, task_names: Sequence[str], scenes: Sequence[Any], clips: Sequence[Any],

@@ -1,15 +1,24 @@
 """Text-only data: the corpus that pretrains the tiny LM ("LLaMA") and the question types of the text
 instructions that tune it ("Vicuna"): arithmetic, comparisons, counting, spelling, world facts, lists,
 sentence writing. Answers honour styles: under "Answer in one word." the answer is one word.
+
+The corpus also holds *reading* passages: a scene's clean caption, then a question about it and its
+answer (``WorldConfig.reading_share`` of the lines). Real LLMs arrive able to answer questions about a
+text in their context; a prefix-tuned MLLM leans on that skill, since stage 1 teaches the visual tokens
+to carry what a caption says and stage 2 only has to ask about them. A tiny LM trained on captions and
+isolated facts alone cannot bind "the circle" in a question to "a red circle" earlier in its context
+(README, "Calibrating the tiny world").
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from lynxlib.config import WorldConfig
 from lynxlib.world.language import PLACE_PREP, article, brief_caption, clean_caption, join, pick, video_caption
 from lynxlib.world.prompts import POOLS
-from lynxlib.world.questions import OPEN_ENDED, YES_NO, QType, Question, refs
+from lynxlib.world.questions import IMAGE_QTYPES, OPEN_ENDED, YES_NO, QType, Question, refs
 from lynxlib.world.scene import WorldVocab, sample_scene, world_vocab
 from lynxlib.world.textures import PLACE_FEATURES
 from lynxlib.world.video import sample_clip
@@ -148,11 +157,49 @@ def _qa_prose(rng: np.random.Generator, v: WorldVocab) -> str:
     return f"Question: {POOLS[q.name].hand[0].format(**question.slots)} Answer: {question.short}."
 
 
+# image question types a clean caption answers (it names every object's size, colour, shape, place on
+# the grid and motion, the group's count, the sign's word and the place); classification and captioning
+# types are left out: they are not questions about the passage
+READING_QTYPES = ("colour", "shape", "size", "exist", "count", "relation", "relation_yn", "grid_position", "ocr",
+                  "place", "direction", "moving_yn", "more_than", "bigger", "same_colour")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A reading passage: a scene's description, a question about it (train phrasing) and the short answer."""
+
+    context: str
+    question: str
+    answer: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.context} Question: {self.question} Answer: {self.answer}."
+
+
+def reading_passage(rng: np.random.Generator, cfg: WorldConfig) -> Reading:
+    """A fresh scene's clean caption and one question about it, from the training phrasings."""
+    v = world_vocab(cfg)
+    scene = sample_scene(rng, cfg)
+    context = clean_caption(scene, rng)
+    while True:  # every scene has an object, a place and a count, so a few draws always find a question
+        qtype = IMAGE_QTYPES[pick(rng, READING_QTYPES)]
+        question = qtype.ask(rng, scene, v, None)
+        if question is not None:
+            break
+    template = pick(rng, POOLS[qtype.name].phrasings("train", cfg.paraphrases))
+    return Reading(context, template.format(**question.slots), question.short)
+
+
 def text_corpus(cfg: WorldConfig, rng: np.random.Generator) -> list[str]:
-    """``cfg.text_corpus`` sentences (or short paragraphs): scene and clip descriptions, facts, Q&A prose."""
+    """``cfg.text_corpus`` sentences (or short paragraphs): scene and clip descriptions, facts, Q&A prose,
+    and (``cfg.reading_share`` of them) reading passages."""
     v = world_vocab(cfg)
     out = []
     for _ in range(cfg.text_corpus):
+        if rng.random() < cfg.reading_share:
+            out.append(reading_passage(rng, cfg).text)
+            continue
         kind = rng.random()
         if kind < 0.3:
             out.append(clean_caption(sample_scene(rng, cfg), rng))
