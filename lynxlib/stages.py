@@ -23,8 +23,10 @@ STAGES = ("world", "backbones", "pretrain_low", "pretrain_high", "instruct", "ev
 
 def _sections(cfg: Config, stage: str) -> dict:
     """The config sections a stage's result depends on (besides its predecessor's key)."""
-    if stage == "world":
-        return {"world": asdict(cfg.world), "data": asdict(cfg.data)}
+    if stage == "world":  # the generator's version too: a changed generator must not reuse a stored world
+        from lynxlib.world.store import GENERATOR_VERSION
+
+        return {"world": asdict(cfg.world), "data": asdict(cfg.data), "generator": GENERATOR_VERSION}
     if stage == "backbones":
         lm_shape = {k: v for k, v in asdict(cfg.lm).items() if k != "backbone"}
         return {"tokenizer": asdict(cfg.tokenizer), "lm": lm_shape, "vision": asdict(cfg.vision),

@@ -42,3 +42,15 @@ def test_artifact_dirs_are_content_addressed(tmp_path):
     a = artifact_dir(load("params/smoke.yaml", "ours"), "pretrain_low", tmp_path)
     b = artifact_dir(load("params/smoke.yaml", "low_res"), "pretrain_low", tmp_path)
     assert a == b and a.parent == tmp_path / "smoke" / "shared"
+
+
+def test_a_new_world_generator_changes_every_key(monkeypatch):
+    """Stored worlds are content-addressed by config AND generator version: changed generation code
+    (with its version bumped) must not reuse a world, or the backbones trained on it."""
+    from lynxlib.world import store
+
+    cfg = load("params/smoke.yaml", "ours")
+    before = {s: stage_key(cfg, s) for s in ("world", "backbones", "instruct")}
+    monkeypatch.setattr(store, "GENERATOR_VERSION", store.GENERATOR_VERSION + 1)
+    after = {s: stage_key(cfg, s) for s in ("world", "backbones", "instruct")}
+    assert all(before[s] != after[s] for s in before)

@@ -35,7 +35,7 @@ from lynxlib.world.scene import Scene, sample_scene, stream_rng
 from lynxlib.world.textdata import text_corpus
 from lynxlib.world.video import Clip, render_clip_sizes, sample_clip
 
-GENERATOR_VERSION = 1   # bump when generation changes: stored worlds of older versions are regenerated
+GENERATOR_VERSION = 2   # bump when generation changes: stored worlds of older versions are regenerated
 RESOLUTIONS = ("low", "high")
 
 
