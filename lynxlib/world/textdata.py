@@ -171,6 +171,7 @@ class Reading:
     context: str
     question: str
     answer: str
+    qtype: str = ""  # the image question type asked (IMAGE_QTYPES)
 
     @property
     def text(self) -> str:
@@ -188,7 +189,7 @@ def reading_passage(rng: np.random.Generator, cfg: WorldConfig) -> Reading:
         if question is not None:
             break
     template = pick(rng, POOLS[qtype.name].phrasings("train", cfg.paraphrases))
-    return Reading(context, template.format(**question.slots), question.short)
+    return Reading(context, template.format(**question.slots), question.short, qtype.name)
 
 
 def text_corpus(cfg: WorldConfig, rng: np.random.Generator) -> list[str]:
