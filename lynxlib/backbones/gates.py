@@ -76,19 +76,23 @@ def reading_accuracy(model, tok, passages: Sequence, *, template: str = CORPUS_R
             out.append(Encoded(prompt + answer, [IGNORE] * len(prompt) + answer))
         return out
 
-    def exact(encoded: list[Encoded]) -> float:
-        hits = []
+    def hits(encoded: list[Encoded]) -> np.ndarray:
+        out = []
         for i in range(0, len(encoded), batch_size):
             batch = pad_batch(encoded[i: i + batch_size], pad_id=tok.pad_token_id, side="right")
             pred = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.argmax(-1)
             target = batch["labels"][:, 1:]
             right = (pred[:, :-1] == target) | (target == IGNORE)
-            hits += right.all(dim=1).tolist()
-        return float(np.mean(hits))
+            out += right.all(dim=1).tolist()
+        return np.array(out, dtype=float)
 
     model.eval()
     contexts = [p.context for p in passages]
-    return {"exact": exact(rows(contexts)), "shuffled": exact(rows(contexts[1:] + contexts[:1])), "n": len(passages)}
+    true, shuffled = hits(rows(contexts)), hits(rows(contexts[1:] + contexts[:1]))
+    qtypes = np.array([getattr(p, "qtype", "") for p in passages])
+    by_qtype = {q: {"exact": float(true[qtypes == q].mean()), "shuffled": float(shuffled[qtypes == q].mean()),
+                    "n": int((qtypes == q).sum())} for q in sorted(set(qtypes))}
+    return {"exact": float(true.mean()), "shuffled": float(shuffled.mean()), "n": len(passages), "by_qtype": by_qtype}
 
 
 def _words(text: str) -> list[str]:
