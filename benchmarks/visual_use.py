@@ -4,14 +4,15 @@
         [--after pretrain_low,pretrain_high] [--init DIR,...] \
         [--train-mixture vqa_color:1,vqa_place:1 --train-steps 300 --lr 2e-3 --resolution high] \
         [--trainable adapters,frame_pos] \
-        [--tasks caption_pair,vqa_place,...] [--batches 3] [--threads 1] [--out FILE.json]
+        [--tasks caption_pair,vqa_place,...] [--batches 3] [--threads 1] [--out FILE.json] [--eval-dir DIR]
 
 The model is the variant's, with the weights of the finished stages ``--after`` (content-addressed
 artifacts under ``outputs/<scale>/shared``) and then of any run folders ``--init`` (a ``final/``
 inside). With ``--train-mixture`` it first trains the instruct stage's trainable groups on that
 mixture for ``--train-steps`` (a probe run into ``--probe-dir``, not a study artifact): this is how
 the tiny world's calibration asked "can one task alone be learned from this state, and how fast?".
-Every row is measured on held-out draws (seed 999) of one task at high resolution.
+Every row is measured on held-out draws (seed 999) of one task at high resolution. With ``--eval-dir``
+the model is also scored on Open-VQA-mini exactly as the study's evaluation scores a variant.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ import dataclasses
 import os
 import shutil
 from pathlib import Path
+
+import pandas as pd
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -60,6 +63,7 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--eval-dir", default="", help="also score Open-VQA-mini (the study's eval) into this folder")
     args = ap.parse_args()
     set_threads(args.threads)
 
@@ -90,8 +94,22 @@ def main() -> None:
     table = visual_use_table(model, make_batches, args.tasks.split(","), n_batches=args.batches,
                              stage=dataclasses.replace(stage, resolution="high"))
     print(table.round(3).to_string())
+    openvqa = evaluate_openvqa(cfg, model, backbones, world, args) if args.eval_dir else None
     if args.out:
-        write_json(args.out, {"args": vars(args), "env": env_info(), "rows": table.reset_index().to_dict("records")})
+        write_json(args.out, {"args": vars(args), "env": env_info(), "rows": table.reset_index().to_dict("records"),
+                              "openvqa": openvqa})
+
+
+def evaluate_openvqa(cfg, model, backbones, world, args) -> list[dict]:
+    """Open-VQA-mini accuracy per category of the probed model, as the study's eval scores it."""
+    from lynxlib.evaluate.harness import evaluate_model
+
+    cache = P.feature_cache(cfg, backbones, P.image_size(cfg, cfg.eval.resolution), args.out_root)
+    evaluate_model(cfg, model=model.eval(), tokenizer=backbones.tokenizer, world=world, cache=cache,
+                   out_dir=args.eval_dir, parts=("openvqa",), name=f"probe:{args.probe_dir}")
+    rows = pd.read_csv(Path(args.eval_dir) / "openvqa.csv")
+    print(rows[["kind", "category", "accuracy", "se"]].round(1).to_string(index=False))
+    return rows[["kind", "category", "correct", "total", "accuracy", "se"]].to_dict("records")
 
 
 if __name__ == "__main__":
