@@ -89,7 +89,7 @@ def reading_accuracy(model, tok, passages: Sequence, *, template: str = CORPUS_R
     model.eval()
     contexts = [p.context for p in passages]
     true, shuffled = hits(rows(contexts)), hits(rows(contexts[1:] + contexts[:1]))
-    qtypes = np.array([getattr(p, "qtype", "") for p in passages])
+    qtypes = np.array([p.qtype for p in passages])
     by_qtype = {q: {"exact": float(true[qtypes == q].mean()), "shuffled": float(shuffled[qtypes == q].mean()),
                     "n": int((qtypes == q).sum())} for q in sorted(set(qtypes))}
     return {"exact": float(true.mean()), "shuffled": float(shuffled.mean()), "n": len(passages), "by_qtype": by_qtype}
