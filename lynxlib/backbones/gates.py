@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from lynxlib.backbones.lm import encode_texts
 from lynxlib.data import IGNORE, Encoded, PromptFormatter, pad_batch, pad_prompts
+from lynxlib.world.textdata import READING_PROMPT
 
 
 # ----------------------------------------------------------------------------------------------- LM
@@ -59,11 +60,8 @@ def lm_perplexity(model, tok, texts: Sequence[str], *, unigram: torch.Tensor | N
     return out
 
 
-CORPUS_READING = "{context} Question: {question} Answer:"  # how reading passages appear in the LM corpus
-
-
 @torch.no_grad()
-def reading_accuracy(model, tok, passages: Sequence, *, template: str = CORPUS_READING, batch_size: int = 64) -> dict:
+def reading_accuracy(model, tok, passages: Sequence, *, template: str = READING_PROMPT, batch_size: int = 64) -> dict:
     """Share of reading passages (:class:`lynxlib.world.textdata.Reading`) whose answer tokens are all the
     LM's argmax after ``template`` (slots ``context``, ``question``), and the same with the *next*
     passage's context (``shuffled``: what the question alone gives). The difference is what the LM

@@ -164,6 +164,9 @@ READING_QTYPES = ("colour", "shape", "size", "exist", "count", "relation", "rela
                   "place", "direction", "moving_yn", "more_than", "bigger", "same_colour")
 
 
+READING_PROMPT = "{context} Question: {question} Answer:"  # a reading passage in the LM corpus, up to the answer
+
+
 @dataclass(frozen=True)
 class Reading:
     """A reading passage: a scene's description, a question about it (train phrasing) and the short answer."""
@@ -175,7 +178,7 @@ class Reading:
 
     @property
     def text(self) -> str:
-        return f"{self.context} Question: {self.question} Answer: {self.answer}."
+        return f"{READING_PROMPT.format(context=self.context, question=self.question)} {self.answer}."
 
 
 def reading_passage(rng: np.random.Generator, cfg: WorldConfig) -> Reading:
