@@ -32,8 +32,9 @@ def _sections(cfg: Config, stage: str) -> dict:
         return {"tokenizer": asdict(cfg.tokenizer), "lm": lm_shape, "vision": asdict(cfg.vision),
                 "backbones": asdict(cfg.backbones), "template": cfg.generation.template}
     if stage in ("pretrain_low", "pretrain_high", "instruct"):
-        return {"seed": cfg.seed, "backbone": cfg.lm.backbone, "model": asdict(cfg.model),
-                "stage": asdict(getattr(cfg, stage))}
+        # mixture_from is resolved into mixture at load: how a mixture was written never changes a result
+        stage_cfg = {k: v for k, v in asdict(getattr(cfg, stage)).items() if k != "mixture_from"}
+        return {"seed": cfg.seed, "backbone": cfg.lm.backbone, "model": asdict(cfg.model), "stage": stage_cfg}
     if stage == "eval":
         return {"eval": asdict(cfg.eval), "generation": asdict(cfg.generation)}
     raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")

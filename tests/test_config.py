@@ -93,3 +93,26 @@ def test_nested_defaults_survive_partial_overrides():
     cfg = config.load("params/smoke.yaml")
     assert cfg.pretrain_high.resolution == "high"  # the field's default, not StageConfig's
     assert cfg.pretrain_low.resolution == "low"
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_cross_attn_trains_on_the_scales_own_multimodal_mixture(scale):
+    ours = config.load(scale, "ours").instruct.mixture
+    multimodal = {task: w for task, w in ours.items() if task != "text_instruction"}
+    ca, tuned = config.load(scale, "cross_attn"), config.load(scale, "cross_attn_tune_lm")
+    for stage in (ca.pretrain_low, ca.pretrain_high, ca.instruct, tuned.pretrain_low):
+        assert stage.mixture == multimodal
+    assert tuned.instruct.mixture == ours
+    # a changed scale mixture reaches the CA stages: they are derived, not copies
+    changed = config.load(scale, "cross_attn", instruct={"mixture": {"vqa_color": 3, "text_instruction": 1}})
+    assert changed.pretrain_low.mixture == {"vqa_color": 3.0}
+
+
+def test_text_only_tasks_match_the_world_registry():
+    from lynxlib.world.registry import TASK_SPECS
+    assert set(config.TEXT_ONLY_TASKS) == {name for name, (_, kind, _) in TASK_SPECS.items() if kind == "none"}
+
+
+def test_unknown_mixture_source_names_the_stage():
+    with pytest.raises(config.ConfigError, match="pretrain_low.mixture_from: 'instruct'"):
+        config.load("params/smoke.yaml", "ours", pretrain_low={"mixture_from": "instruct"})

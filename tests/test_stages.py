@@ -54,3 +54,12 @@ def test_a_new_world_generator_changes_every_key(monkeypatch):
     monkeypatch.setattr(store, "GENERATOR_VERSION", store.GENERATOR_VERSION + 1)
     after = {s: stage_key(cfg, s) for s in ("world", "backbones", "instruct")}
     assert all(before[s] != after[s] for s in before)
+
+
+def test_a_referenced_mixture_keys_like_the_same_mixture_written_out():
+    ca = load("params/tiny.yaml", "cross_attn")
+    written = load("params/tiny.yaml", "cross_attn", pretrain_low={"mixture_from": "", "mixture": ca.pretrain_low.mixture})
+    assert written.pretrain_low.mixture_from == "" and ca.pretrain_low.mixture_from == "instruct_multimodal"
+    assert stage_key(written, "pretrain_low") == stage_key(ca, "pretrain_low")
+    other = load("params/tiny.yaml", "cross_attn", pretrain_low={"mixture_from": "", "mixture": {"vqa_color": 1}})
+    assert stage_key(other, "pretrain_low") != stage_key(ca, "pretrain_low")

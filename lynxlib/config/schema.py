@@ -1,30 +1,7 @@
-"""Typed configuration: one dataclass per component, loaded from a scale file plus a variant override.
-
-``load("params/tiny.yaml", "noisy_data")`` reads the scale file, deep-merges
-``params/variants/noisy_data.yaml`` over it, and builds a :class:`Config`. Every key is checked
-against the dataclasses: an unknown key raises :class:`ConfigError` naming the file, the dotted key
-and the nearest valid key; a value of the wrong type names the expected type.
-"""
+"""The config schema: one dataclass per component, and the value choices ``validate`` checks."""
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import hashlib
-import json
-import types
-import typing
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
-import yaml
-
-from lynxlib.runs import resolve
-
-
-class ConfigError(ValueError):
-    """Bad params: raised before any work starts, naming the file and key."""
-
 
 @dataclass
 class WorldConfig:
@@ -180,6 +157,8 @@ class StageConfig:
     resolution: str = "low"            # "low" or "high" (WorldConfig sizes)
     trainable: list[str] = field(default_factory=lambda: ["resampler", "adapters"])
     mixture: dict[str, float] = field(default_factory=lambda: {"caption_pair": 1.0})
+    mixture_from: str = ""             # "instruct_multimodal": this scale's stage-2 mixture without its
+                                       # text-only tasks (the CA variants; valid at every scale)
     captions: str = "clean"            # "clean" or "clean+noisy" (caption_pair samples)
     prompts: str = "diverse"           # "diverse" (all training phrasings) or "single" (one per task)
     max_seq_len: int = 128
@@ -242,163 +221,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "eval.judge": ("rule", "llm"),
     "eval.resolution": ("low", "high"),
 }
-STAGE_CHOICES = {"resolution": ("low", "high"), "captions": ("clean", "clean+noisy"), "prompts": ("diverse", "single")}
+STAGE_CHOICES = {"resolution": ("low", "high"), "captions": ("clean", "clean+noisy"), "prompts": ("diverse", "single"),
+                 "mixture_from": ("", "instruct_multimodal")}
+STAGES = ("pretrain_low", "pretrain_high", "instruct")
+TEXT_ONLY_TASKS = ("text_instruction",)  # tasks without a visual (lynxlib.world.registry: kind "none")
 TRAINABLE_GROUPS = ("resampler", "adapters", "xattn", "lm", "frame_pos")
-
-
-def deep_merge(base: dict, override: dict) -> dict:
-    """Return ``base`` with ``override`` merged in; nested dicts merge, everything else replaces."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "mixture":
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _check_type(value: Any, hint: Any, where: str) -> Any:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        inner = [opt for opt in options if opt is not type(None)]
-        return _check_type(value, inner[0], where)
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        (item,) = typing.get_args(hint)
-        return [_check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        key_t, val_t = typing.get_args(hint)
-        return {_check_type(k, key_t, where): _check_type(v, val_t, f"{where}.{k}") for k, v in value.items()}
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint in (int, float, str, bool) and (not isinstance(value, hint) or (hint is int and isinstance(value, bool))):
-        raise ConfigError(f"{where}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
-    return value
-
-
-def from_dict(cls: type, data: dict, where: str = "") -> Any:
-    """Build dataclass ``cls`` from ``data``, checking keys and types recursively."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where or 'config'}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    fields_by_name = {f.name: f for f in dataclasses.fields(cls)}
-    names = list(fields_by_name)
-    kwargs = {}
-    for key, value in data.items():
-        dotted = f"{where}.{key}" if where else str(key)
-        if key not in hints:
-            near = difflib.get_close_matches(str(key), names, n=1)
-            hint = f"; did you mean '{(where + '.') if where else ''}{near[0]}'?" if near else ""
-            raise ConfigError(f"unknown key '{dotted}'{hint} (valid: {', '.join(names)})")
-        hint_t = hints[key]
-        if dataclasses.is_dataclass(hint_t):
-            # start from the field's own default (e.g. pretrain_high defaults to resolution "high")
-            default = fields_by_name[key].default_factory()
-            if not isinstance(value, dict):
-                raise ConfigError(f"{dotted}: expected a mapping, got {value!r}")
-            kwargs[key] = from_dict(hint_t, {**_shallow(default), **value}, dotted)
-        else:
-            kwargs[key] = _check_type(value, hint_t, dotted)
-    return cls(**kwargs)
-
-
-def _shallow(instance: Any) -> dict:
-    """A dataclass instance's fields as a dict, nested dataclasses kept as dicts (for re-validation)."""
-    return {f.name: dataclasses.asdict(v) if dataclasses.is_dataclass(v := getattr(instance, f.name)) else v
-            for f in dataclasses.fields(instance)}
-
-
-def validate(cfg: Config) -> None:
-    """Check values that types cannot: choices, trainable groups, sizes."""
-    flat = to_dict(cfg)
-    for dotted, allowed in CHOICES.items():
-        value = flat
-        for part in dotted.split("."):
-            value = value[part]
-        if value not in allowed:
-            raise ConfigError(f"{dotted}: {value!r} is not one of {allowed}")
-    for stage in ("pretrain_low", "pretrain_high", "instruct"):
-        stage_cfg = getattr(cfg, stage)
-        for key, allowed in STAGE_CHOICES.items():
-            if getattr(stage_cfg, key) not in allowed:
-                raise ConfigError(f"{stage}.{key}: {getattr(stage_cfg, key)!r} is not one of {allowed}")
-        for group in stage_cfg.trainable:
-            if group not in TRAINABLE_GROUPS:
-                raise ConfigError(f"{stage}.trainable: unknown group {group!r} (valid: {TRAINABLE_GROUPS})")
-        if any(w < 0 for w in stage_cfg.mixture.values()) or not stage_cfg.mixture:
-            raise ConfigError(f"{stage}.mixture: weights must be >= 0 and at least one task given")
-    if cfg.world.image_size_high < cfg.world.image_size_low:
-        raise ConfigError("world.image_size_high must be >= world.image_size_low")
-
-
-def read_yaml(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: params file not found")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return data
-
-
-def variant_path(params: str | Path, variant: str) -> Path:
-    """Variants live in ``variants/`` beside the scale file."""
-    return Path(params).parent / "variants" / f"{variant}.yaml"
-
-
-def _variant_overrides(vpath: Path, seen: tuple[str, ...] = ()) -> dict:
-    """A variant's overrides; ``extends: other`` merges the other variant's overrides first."""
-    data = read_yaml(vpath)
-    parent = data.pop("extends", None)
-    if parent is None:
-        return data
-    if parent in seen or parent == vpath.stem:
-        raise ConfigError(f"{vpath}: 'extends' forms a cycle through {parent!r}")
-    ppath = vpath.parent / f"{parent}.yaml"
-    if not ppath.is_file():
-        raise ConfigError(f"{vpath}: extends unknown variant {parent!r} (no {ppath})")
-    return deep_merge(_variant_overrides(ppath, (*seen, vpath.stem)), data)
-
-
-def load(params: str | Path, variant: str = "ours", seed: int | None = None, **overrides: Any) -> Config:
-    """Merge the scale file, the variant override and keyword overrides; validate; return a Config."""
-    params = resolve(params)
-    data = read_yaml(params)
-    vpath = variant_path(params, variant)
-    if not vpath.is_file():
-        known = sorted(p.stem for p in vpath.parent.glob("*.yaml"))
-        raise ConfigError(f"variant {variant!r}: no file {vpath} (known variants: {', '.join(known)})")
-    data = deep_merge(data, _variant_overrides(vpath))
-    data = deep_merge(data, overrides)
-    data["variant"] = variant
-    if seed is not None:
-        data["seed"] = seed
-    try:
-        cfg = from_dict(Config, data)
-    except ConfigError as err:
-        raise ConfigError(f"{params} + {vpath.name}: {err}") from None
-    validate(cfg)
-    return cfg
-
-
-def to_dict(cfg: Any) -> dict:
-    return dataclasses.asdict(cfg)
-
-
-def config_hash(section: Any) -> str:
-    """A short stable hash of a config (or any json-able part of it) for run reuse and cache keys."""
-    payload = json.dumps(section if isinstance(section, dict) else to_dict(section), sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
-
-
-def dump(cfg: Config) -> str:
-    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
