@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 
 from lynxlib import paper
+from lynxlib.config import ConfigError, load
 from lynxlib.figures import mean_std, pooled_overall
-from lynxlib.runs import resolve
+from lynxlib.runs import read_json, resolve
+from lynxlib.stages import run_key
 
 TABLES = ("openvqa", "mme", "owleval", "instruct", "baselines")
 
@@ -28,10 +30,34 @@ def eval_dirs(scale: str, out_root: str | Path = "outputs") -> list[tuple[str, i
     return found
 
 
-def collect(scale: str, out_root: str | Path = "outputs") -> dict[str, pd.DataFrame]:
-    """Long DataFrames per table, with ``variant`` and ``seed`` columns added."""
+def why_stale(folder: Path, params: str | Path, variant: str, seed: int) -> str | None:
+    """Why an evaluation does not belong to ``params`` as they are now (None when it does)."""
+    try:
+        cfg = load(params, variant, seed=seed)
+    except ConfigError as err:
+        return f"not a variant of {params}: {err}"
+    summary = read_json(folder / "summary.json")
+    if summary.get("status") != "done":
+        return f"status {summary.get('status')!r}"
+    if summary.get("key") != run_key(cfg, "eval"):
+        return f"run with other params (key {summary.get('key')}, now {run_key(cfg, 'eval')})"
+    return None
+
+
+def collect(scale: str, out_root: str | Path = "outputs", params: str | Path | None = None) -> dict[str, pd.DataFrame]:
+    """Long DataFrames per table, with ``variant`` and ``seed`` columns added.
+
+    With ``params``, only evaluations of those params as they are now are collected (the run's config
+    key matches): a run left from older params must not sit in a table beside current ones. What was
+    left out, and why, is the ``left_out`` table.
+    """
     parts: dict[str, list[pd.DataFrame]] = {name: [] for name in TABLES}
+    left_out = []
     for variant, seed, folder in eval_dirs(scale, out_root):
+        reason = why_stale(folder, params, variant, seed) if params is not None else None
+        if reason is not None:
+            left_out.append({"variant": variant, "seed": seed, "folder": str(folder), "reason": reason})
+            continue
         for name in TABLES:
             path = folder / f"{name}.csv"
             if path.exists():
@@ -39,7 +65,9 @@ def collect(scale: str, out_root: str | Path = "outputs") -> dict[str, pd.DataFr
                 frame.insert(0, "seed", seed)
                 frame.insert(0, "variant", variant)
                 parts[name].append(frame)
-    return {name: pd.concat(frames, ignore_index=True) if frames else pd.DataFrame() for name, frames in parts.items()}
+    tables = {name: pd.concat(frames, ignore_index=True) if frames else pd.DataFrame() for name, frames in parts.items()}
+    tables["left_out"] = pd.DataFrame(left_out, columns=["variant", "seed", "folder", "reason"])
+    return tables
 
 
 def paper_style_table(openvqa: pd.DataFrame, kind: str = "image") -> pd.DataFrame:
@@ -131,7 +159,9 @@ def summary(tables: dict[str, pd.DataFrame]) -> dict:
     """What the ablations notebook records: which variants and seeds were collected."""
     openvqa = tables["openvqa"]
     runs = sorted({(v, int(s)) for v, s in zip(openvqa.variant, openvqa.seed)}) if not openvqa.empty else []
-    return {"runs": [f"{v}/seed{s}" for v, s in runs]}
+    left_out = tables.get("left_out", pd.DataFrame())
+    return {"runs": [f"{v}/seed{s}" for v, s in runs],
+            "left_out": [f"{r.variant}/seed{r.seed}: {r.reason}" for r in left_out.itertuples()]}
 
 
 def save_table(frame: pd.DataFrame, path: str | Path) -> Path:

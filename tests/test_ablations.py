@@ -1,8 +1,13 @@
 """Ablation tables, the findings table and the paper figures, on eval files written by hand."""
+import json
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from lynxlib import ablations, figures, paper
+from lynxlib.config import load
+from lynxlib.stages import run_key
 
 PAPER_OURS = {"OCR": (36, 53), "Counting": (25, 37), "Reasoning": (26, 31), "Place": (17, 22),
               "Color": (21, 30), "Spatial": (9, 15), "Action": (17, 20), "Others": (79, 94)}
@@ -67,3 +72,20 @@ def test_figures_render_beside_the_paper(tmp_path):
     assert len(heat.axes) == 2
     paths = figures.save(fig, tmp_path / "figs", "table3")
     assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_with_params_only_current_evaluations_are_collected(tmp_path, monkeypatch):
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)  # params/
+    write_eval(tmp_path, "ours", 0, PAPER_OURS)
+    write_eval(tmp_path, "llama", 0, PAPER_OURS)
+    write_eval(tmp_path, "gone_variant", 0, PAPER_OURS)
+    for variant, key in (("ours", run_key(load("params/tiny.yaml", "ours", seed=0), "eval")), ("llama", "older"),
+                         ("gone_variant", "x")):
+        (tmp_path / "tiny" / variant / "seed0" / "eval" / "summary.json").write_text(
+            json.dumps({"status": "done", "key": key}))
+    tables = ablations.collect("tiny", tmp_path, params="params/tiny.yaml")
+    assert sorted(tables["openvqa"].variant.unique()) == ["ours"]
+    reasons = dict(zip(tables["left_out"].variant, tables["left_out"].reason))
+    assert reasons["llama"].startswith("run with other params") and "not a variant" in reasons["gone_variant"]
+    assert ablations.summary(tables)["left_out"][0].startswith("gone_variant/seed0")
+    assert len(ablations.collect("tiny", tmp_path)["openvqa"].variant.unique()) == 3  # no params: everything
