@@ -17,7 +17,8 @@ and adapters every M blocks. Then it times, on synthetic batches:
 
 Model FLOPs and MFU: see ``lynxlib/perf.py`` (the formula is in its docstring and in RESULTS.md).
 Warmup steps are excluded from the timings; CUDA is synchronised before the clock starts and stops.
-The batch of a section is made once and reused (data loading is not measured).
+The batch of a section is made once and reused (data loading is not measured). The markdown tables
+and the run metadata are made by ``benchmarks/paper_scale_report.py``.
 
     python benchmarks/paper_scale.py --scale paper --out benchmarks/results/paper_h100.json
     python benchmarks/paper_scale.py --scale smoke --device cpu --steps 2 --warmup 1 --out /tmp/b.json
@@ -36,16 +37,15 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+# benchmarks/ is importable from the repository root put on sys.path above
+from benchmarks.paper_scale_report import cache_speedups, meta, table  # noqa: E402
 from lynxlib.bench import (autocast, build_random, compile_blocks, peak_memory, pixels, set_checkpointing,  # noqa: E402
                            special_ids, timed, token_batch)
-from lynxlib.build import freeze_for_stage, param_groups  # noqa: E402
+from lynxlib.build import freeze_for_stage  # noqa: E402
 from lynxlib.config import load  # noqa: E402
 from lynxlib.lynx import LynxModel  # noqa: E402
 from lynxlib.perf import ModelShape, peak_tflops, recompute_flops, step_flops  # noqa: E402
-from lynxlib.runs import package_versions, write_json  # noqa: E402
-
-A6000_REPORT = ("bytedance/lynx-llm issue #1 (2023-07-20): a user running the released model on an A6000 "
-                "reports 'inference time taking over ten seconds' per sample")
+from lynxlib.runs import write_json  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -241,64 +241,6 @@ def check_flops(model: LynxModel, sec: Section, *, ctx: dict) -> dict:
     counted = counter.get_total_flops()
     return {"section": sec.name, "formula_tflop": formula / 1e12, "counted_tflop": counted / 1e12,
             "ratio": counted / formula}
-
-
-# ---------------------------------------------------------------------------------------- report
-def fmt(value, spec: str) -> str:
-    return "n/a" if value is None else format(value, spec)
-
-
-def table(results: dict) -> str:
-    """The measured numbers as a markdown table (train sections, cache speed-ups, generation)."""
-    lines = ["| section | res | frames | batch | seq | step ms | samples/s | tokens/s | TFLOP/step | TFLOP/s | MFU "
-             "| peak GiB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name, r in results["train"].items():
-        if "error" in r:
-            lines.append(f"| {name} | {r['error']} |")
-            continue
-        lines.append(f"| {name} | {r['resolution']} | {r['frames']} | {r['batch']} | {r['seq_len']} | "
-                     f"{1e3 * r['step_s']:.1f} | {r['samples_per_s']:.2f} | {r['tokens_per_s']:.0f} | "
-                     f"{r['model_tflop_per_step']:.4g} | {r['achieved_tflops']:.4g} | "
-                     f"{fmt(r['mfu'] and 100 * r['mfu'], '.1f')}{'%' if r['mfu'] else ''} | {r['peak_mem_gib']:.2f} |")
-    if results.get("cache_speedup"):
-        lines += ["", "cache speed-up (step time without / with cached vision tokens): "
-                  + ", ".join(f"{k} {v:.2f}x" for k, v in results["cache_speedup"].items())]
-    if results.get("generation"):
-        lines += ["", "| generation | batch | new tokens | s per call | latency s/sample | new tokens/s | peak GiB |",
-                  "|---|---|---|---|---|---|---|"]
-        for name, r in results["generation"].items():
-            lines.append(f"| {name} | {r['error']} |" if "error" in r else
-                         f"| {name} | {r['batch']} | {r['new_tokens']} | {r['call_s']:.3f} | "
-                         f"{r['latency_s_per_sample']:.3f} | {r['new_tokens_per_s']:.1f} | {r['peak_mem_gib']:.2f} |")
-    if results.get("sweep"):
-        lines += ["", "| sweep (stage 1, low res) | attn | grad ckpt | batch | samples/s | MFU | peak GiB |",
-                  "|---|---|---|---|---|---|---|"]
-        for r in sorted(results["sweep"], key=lambda r: -(r.get("mfu") or r.get("achieved_tflops") or 0)):
-            lines.append(f"| | {r['attn']} | {r.get('grad_checkpointing', '')} | {r.get('batch', '')} | "
-                         + (f"{r['error']} | | |" if "error" in r else
-                            f"{r['samples_per_s']:.2f} | {fmt(r['mfu'] and 100 * r['mfu'], '.1f')} | "
-                            f"{r['peak_mem_gib']:.2f} |"))
-    return "\n".join(lines)
-
-
-def cache_speedups(train: dict) -> dict[str, float]:
-    return {name: train[name]["step_s"] / train[f"{name}_cached"]["step_s"] for name in train
-            if not name.endswith("_cached") and f"{name}_cached" in train
-            and "error" not in train[name] and "error" not in train[f"{name}_cached"]}
-
-
-def meta(cfg, model: LynxModel, *, args, device, precision, peak, peak_source) -> dict:
-    counts = {g: sum(p.numel() for p in ps.values()) for g, ps in param_groups(model).items()}
-    return {"scale": args.scale, "device": str(device),
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "torch_threads": torch.get_num_threads(), "precision": precision, "attn": args.attn,
-            "grad_checkpointing": args.grad_checkpointing, "compile": args.compile, "steps": args.steps,
-            "warmup": args.warmup, "peak_tflops": peak, "peak_source": peak_source, "params": counts,
-            "lm": {"hidden": cfg.lm.hidden_size, "layers": cfg.lm.num_layers, "vocab": special_ids(cfg)["vocab"]},
-            "tower": cfg.vision.open_clip_name, "num_latents": model.num_image_tokens,
-            "adapter_layers": len(model.adapter_layers), "a6000_reference": A6000_REPORT,
-            "flop_formula": "lynxlib/perf.py module docstring", "versions": package_versions()}
 
 
 # ------------------------------------------------------------------------------------------ main

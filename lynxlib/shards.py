@@ -11,7 +11,8 @@ consecutive in the tar, as every writer puts them.
   img2dataset does) or left as bytes.
 * :func:`write_shard`: write pairs (atomic), for tests and for converting data.
 * :func:`scan_shard`: a sample's members and their offsets from the headers alone (random access:
-  :class:`lynxlib.pair_data.ShardPairs`).
+  :class:`lynxlib.pair_data.ShardPairs`); it, :func:`open_shard`, :class:`ShardError` and
+  :class:`ShardStats` live in :mod:`lynxlib.shard_scan` and are importable from here.
 * :func:`resize_center_crop`: the paper's preprocessing, shorter side to ``size`` then a centre crop.
 
 Malformed input raises :class:`ShardError` naming the shard, the member or key, and what is wrong.
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 import re
 import tarfile
@@ -34,22 +34,12 @@ import numpy as np
 
 from lynxlib.images import ImageDecodeError, decode_image, encode_image, resize_center_crop, sniff_format
 from lynxlib.runs import atomic_path
+from lynxlib.shard_scan import (COMPRESSED, IMAGE_EXTS, Members, ShardError, ShardStats, _handle, open_shard,
+                                scan_shard)
 
-log = logging.getLogger(__name__)
-IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
 ON_ERROR = ("raise", "skip")
-COMPRESSED = (".gz", ".tgz", ".bz2", ".xz")
 _BRACE = re.compile(r"\{([^{}]*)\}")
 _RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)$")
-
-
-class ShardError(ValueError):
-    """A malformed shard or sample. ``reason`` is a short category: missing_caption, missing_image,
-    bad_image, bad_caption, bad_json, duplicate, split_key, truncated."""
-
-    def __init__(self, shard: str, where: str, reason: str, detail: str):
-        self.shard, self.where, self.reason = str(shard), where, reason
-        super().__init__(f"{shard}: {where}: {detail} [{reason}]")
 
 
 @dataclass(frozen=True)
@@ -61,32 +51,6 @@ class Pair:
     caption: str
     meta: dict = field(default_factory=dict)  # the sample's .json (img2dataset: url, width, height, ...)
     shard: str = ""                           # where it was read from ("" for pairs made in memory)
-
-
-@dataclass
-class ShardStats:
-    """What a pass over shards read and skipped (``on_error="skip"``)."""
-
-    pairs: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)  # reason -> count (truncated: shards)
-    examples: list[str] = field(default_factory=list)       # the first few error messages
-
-    @property
-    def total_skipped(self) -> int:
-        return sum(self.skipped.values())
-
-    def record(self, err: ShardError) -> None:
-        self.skipped[err.reason] = self.skipped.get(err.reason, 0) + 1
-        if len(self.examples) < 20:
-            self.examples.append(str(err))
-        log.warning("skipped: %s", err)
-
-
-def _handle(err: ShardError, on_error: str, stats: ShardStats | None) -> None:
-    if on_error == "raise":
-        raise err
-    if stats is not None:
-        stats.record(err)
 
 
 # ------------------------------------------------------------------------------- paths
@@ -116,110 +80,6 @@ def expand_paths(paths: str | Sequence[str]) -> list[str]:
     """A path or list of paths, each brace-expanded, in order."""
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     return [p for path in paths for p in expand_braces(str(path))]
-
-
-# ------------------------------------------------------------------------------- scanning
-def _split_name(name: str) -> tuple[str, str] | None:
-    """``dir/000123.jpg`` -> (``dir/000123``, ``jpg``); None for names without a key or extension."""
-    head, _, base = name.rpartition("/")
-    stem, dot, ext = base.partition(".")
-    if not dot or not stem:
-        return None
-    return (f"{head}/{stem}" if head else stem), ext.lower()
-
-
-def open_shard(shard: str) -> tarfile.TarFile:
-    """The shard as a ``TarFile`` (plain or compressed); ShardError if it is not a tar."""
-    if not Path(shard).is_file():
-        raise FileNotFoundError(f"shard {shard} not found")
-    try:
-        return tarfile.open(shard, mode="r:*")
-    except (tarfile.TarError, EOFError, OSError) as err:
-        raise ShardError(shard, "(archive)", "truncated", f"not a readable tar: {err}") from err
-
-
-def _check_end(tf: tarfile.TarFile, shard: str, last: str) -> None:
-    """An uncompressed tar ends with zero blocks; a file cut at a member boundary does not."""
-    if shard.endswith(COMPRESSED):
-        return
-    with open(shard, "rb") as handle:
-        handle.seek(tf.offset)
-        end = handle.read(512)
-    if len(end) < 512 or any(end):
-        raise ShardError(shard, f"after member {last!r}", "truncated",
-                         "the tar ends without its end-of-archive blocks (truncated copy?)")
-
-
-def _groups(tf: tarfile.TarFile, shard: str, size: float) -> Iterator[tuple[str, dict[str, tarfile.TarInfo]]]:
-    """(key, {ext: member}) per sample, in tar order. Raises ShardError for split or duplicate keys
-    and for a truncated tar (after the last whole sample)."""
-    seen: set[str] = set()
-    key, members, last = None, {}, "(start)"
-    try:
-        for info in tf:
-            split = _split_name(info.name) if info.isfile() else None
-            if split is None:
-                continue
-            if split[0] != key:  # the previous sample is complete
-                if key is not None:
-                    yield key, members
-                key, members = split[0], {}
-                if key in seen:
-                    raise ShardError(shard, f"key {key!r}", "split_key", "its files are not consecutive in the tar")
-                seen.add(key)
-            if info.offset_data + info.size > size:
-                raise tarfile.ReadError(f"member {info.name!r} runs past the end of the file ({size} bytes)")
-            if split[1] in members:
-                raise ShardError(shard, f"member {info.name!r}", "duplicate", "appears twice")
-            members[split[1]] = info
-            last = info.name
-    except (tarfile.TarError, EOFError, OSError) as err:
-        raise ShardError(shard, f"after member {last!r}", "truncated", f"truncated or corrupt tar: {err}") from err
-    try:
-        _check_end(tf, shard, last)
-    except ShardError:  # cut at a member boundary: keep the last sample if it looks whole
-        if key is not None and "txt" in members and any(e in members for e in IMAGE_EXTS):
-            yield key, members
-        raise
-    if key is not None:
-        yield key, members
-
-
-def _sample_members(shard: str, key: str, members: dict[str, tarfile.TarInfo]) -> "Members":
-    images = [members[e] for e in IMAGE_EXTS if e in members]
-    if not images:
-        raise ShardError(shard, f"key {key!r}", "missing_image",
-                         f"no image member (.{'/.'.join(IMAGE_EXTS)}); has {sorted(members)}")
-    if len(images) > 1:
-        raise ShardError(shard, f"key {key!r}", "duplicate", f"several images: {[m.name for m in images]}")
-    if "txt" not in members:
-        raise ShardError(shard, f"key {key!r}", "missing_caption", f"no caption member {key}.txt")
-    return Members(key, images[0], members["txt"], members.get("json"))
-
-
-@dataclass(frozen=True)
-class Members:
-    """One sample's tar members (offsets in ``.offset_data``, sizes in ``.size``)."""
-
-    key: str
-    image: tarfile.TarInfo
-    caption: tarfile.TarInfo
-    meta: tarfile.TarInfo | None
-
-
-def scan_shard(tf: tarfile.TarFile, *, shard: str, on_error: str = "raise",
-               stats: ShardStats | None = None) -> Iterator[Members]:
-    """The well-formed samples of an open shard, in tar order, from headers only. Bad samples raise or
-    are skipped (``on_error``); a truncated tar or a split key ends the shard after raising/counting."""
-    size = float("inf") if shard.endswith(COMPRESSED) else os.path.getsize(shard)
-    try:
-        for key, members in _groups(tf, shard, size):
-            try:
-                yield _sample_members(shard, key, members)
-            except ShardError as err:
-                _handle(err, on_error, stats)
-    except ShardError as err:
-        _handle(err, on_error, stats)
 
 
 # ------------------------------------------------------------------------------- contents
@@ -342,6 +202,6 @@ def write_shard(path: str | Path, pairs: Iterable[Pair], *, image_format: str = 
     return len(seen)
 
 
-__all__ = ["IMAGE_EXTS", "Members", "Pair", "ShardError", "ShardStats", "decode_image", "expand_braces",
-           "expand_paths", "iter_shard_pairs", "make_pair", "open_shard", "resize_center_crop", "scan_shard",
-           "write_shard"]
+__all__ = ["COMPRESSED", "IMAGE_EXTS", "Members", "Pair", "ShardError", "ShardStats", "decode_image",
+           "expand_braces", "expand_paths", "iter_shard_pairs", "make_pair", "open_shard", "resize_center_crop",
+           "scan_shard", "write_shard"]

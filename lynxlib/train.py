@@ -3,7 +3,8 @@
 ``train_stage`` trains any ``nn.Module`` whose ``forward(**batch)`` returns an object with ``.loss``,
 updating only parameters with ``requires_grad``. Data-parallel, ZeRO and mixed precision come from
 the launcher and the accelerate config (``params/launch/``), never from branches here: the same call
-runs one CPU process, ``torchrun`` over gloo, or DeepSpeed on GPUs.
+runs one CPU process, ``torchrun`` over gloo, or DeepSpeed on GPUs. The AdamW parameter groups and
+the LR schedule are in :mod:`lynxlib.optim`.
 
 Batch-size convention: ``cfg.batch_size`` is the micro-batch of one process (DeepSpeed's
 ``train_micro_batch_size_per_gpu``); an optimizer step sees ``batch_size x grad_accum x processes``
@@ -29,6 +30,7 @@ from torch import Tensor, nn
 from lynxlib import checkpoint as ckpt
 from lynxlib.config import StageConfig
 from lynxlib.launch import check_world, fill_deepspeed_auto, make_accelerator
+from lynxlib.optim import param_groups, warmup_cosine
 from lynxlib.runs import atomic_write_text, env_info, seed_everything, show_progress, write_json
 
 # Stage-config keys that may change between a checkpoint and its resume (bookkeeping, not maths).
@@ -61,50 +63,6 @@ class TrainResult:
     losses: list[float]         # loss of every step since step 1 (carried across resumes)
     resumed_from: int | None = None
     out_dir: Path | None = None
-
-
-# ---------------------------------------------------------------- optimizer and schedule
-def _no_decay(name: str, param: nn.Parameter, owner: nn.Module) -> bool:
-    """Norms, biases, 1-D tensors and learned queries/latents get no weight decay.
-
-    Names alone would also exempt a projection called ``query`` (BERT-style attention), so a name
-    match counts only when the parameter is not a Linear/Conv weight.
-    """
-    if param.ndim < 2 or "bias" in name.rsplit(".", 1)[-1]:
-        return True
-    if "norm" in type(owner).__name__.lower():
-        return True
-    projection = isinstance(owner, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))
-    return not projection and any(key in name.lower() for key in ("norm", "latent", "query", "queries"))
-
-
-def param_groups(model: nn.Module, *, weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW groups over trainable parameters: ``decay`` and ``no_decay`` (empty groups dropped)."""
-    owners = {f"{mname}.{pname}" if mname else pname: module
-              for mname, module in model.named_modules() for pname, _ in module.named_parameters(recurse=False)}
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            (no_decay if _no_decay(name, param, owners[name]) else decay).append(param)
-    groups = [{"params": decay, "weight_decay": weight_decay, "name": "decay"},
-              {"params": no_decay, "weight_decay": 0.0, "name": "no_decay"}]
-    groups = [g for g in groups if g["params"]]
-    if not groups:
-        raise ValueError("the model has no parameter with requires_grad=True: nothing to train")
-    return groups
-
-
-def warmup_cosine(cfg: StageConfig) -> Callable[[int], float]:
-    """LR multiplier for 0-based step ``s``: linear warmup to 1, cosine down to ``min_lr_ratio``."""
-    warmup, total, floor = max(cfg.warmup_steps, 0), max(cfg.steps, 1), cfg.min_lr_ratio
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min((step - warmup) / max(total - warmup, 1), 1.0)
-        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return factor
 
 
 # ---------------------------------------------------------------- the loop

@@ -4,65 +4,23 @@
 reason checked against the scene, acceptable references) or ``None`` when the scene cannot carry a
 question with that answer. Passing the answer is how the task layer balances answers: it draws the
 answer uniformly from ``answers(vocab)`` first and looks for a scene that supports it.
+
+:class:`Question`, :class:`QType`, :func:`refs`, ``YES_NO`` and the style tuples are defined in
+:mod:`lynxlib.world.question_types` (shared with the video askers) and importable from here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
-
-import numpy as np
-
 from lynxlib.world.language import (article, brief_caption, clean_caption, full_name, join, location, motion_phrase,
                                     pick, refer)
-from lynxlib.world.prompts import STYLES
+from lynxlib.world.question_types import NO_ONE_WORD, OPEN_ENDED, YES_NO, QType, Question, refs
 from lynxlib.world.scene import Obj, Scene, WorldVocab, all_positions, position_name
 from lynxlib.world.textures import PLACE_FEATURES
-from lynxlib.world.vocab import NUMBER_WORDS, SYNONYMS, number_word, plural
+from lynxlib.world.vocab import NUMBER_WORDS, number_word, plural
 
-YES_NO = ("yes", "no")
-NO_ONE_WORD = ("plain", "short", "explain")
-OPEN_ENDED = ("plain",)
 RELATIONS = {"left": "to the left of", "right": "to the right of", "above": "above", "below": "below"}
 TRAIL_SIDE = {"left": "on its right", "right": "on its left", "up": "below it", "down": "above it"}
 DIRECTION_REFS = {"left": ("to the left", "leftward"), "right": ("to the right", "rightward"),
                   "up": ("upward", "upwards"), "down": ("downward", "downwards")}
-EXTRA_REFS = {"large": ("big",), "small": ("little",), "left": ("to the left",), "right": ("to the right",),
-              "above": ("over",), "below": ("under", "beneath")}
-
-
-@dataclass(frozen=True)
-class Question:
-    """One question's content: slots for the prompt template and the answer in two registers."""
-
-    slots: dict[str, str]
-    short: str                      # "red"
-    reason: str = ""                # "the circle at the top left is red" ('' for open-ended answers)
-    references: tuple[str, ...] = ()
-
-    def answer(self, reasoned: bool) -> str:
-        """Short register, or 'short: reason' when ``reasoned`` and a reason exists."""
-        return f"{self.short}: {self.reason}" if reasoned and self.reason else self.short
-
-
-Ask = Callable[[np.random.Generator, Any, WorldVocab, "str | None"], "Question | None"]
-
-
-@dataclass(frozen=True)
-class QType:
-    """A question type: its prompt pool (same name), how to ask, and its answer space."""
-
-    name: str
-    ask: Ask
-    answers: Callable[[WorldVocab], tuple[str, ...]] | None = None  # None: open-ended, not balanced
-    styles: tuple[str, ...] = STYLES  # styles this type can honour ("one_word" needs one-word answers)
-
-
-def refs(short: str, *more: str) -> tuple[str, ...]:
-    """Acceptable answers: the short answer, its synonyms and digits for numbers, then ``more``."""
-    out = [short, *SYNONYMS.get(short, ()), *EXTRA_REFS.get(short, ()), *more]
-    if short in NUMBER_WORDS:
-        out.append(str(NUMBER_WORDS.index(short)))
-    return tuple(dict.fromkeys(out))
 
 
 def _where(scene: Scene, obj: Obj) -> str:

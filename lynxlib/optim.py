@@ -1,0 +1,58 @@
+"""The optimizer side of :func:`lynxlib.train.train_stage` (importable from there too).
+
+* :func:`param_groups`: AdamW groups over the trainable parameters, ``decay`` and ``no_decay`` (norms,
+  biases, 1-D tensors and learned queries/latents get no weight decay). Not
+  :func:`lynxlib.build.param_groups`, which groups parameters by model component.
+* :func:`warmup_cosine`: the LR multiplier of a stage, linear warmup then cosine down to ``min_lr_ratio``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from torch import nn
+
+from lynxlib.config import StageConfig
+
+
+def _no_decay(name: str, param: nn.Parameter, owner: nn.Module) -> bool:
+    """Norms, biases, 1-D tensors and learned queries/latents get no weight decay.
+
+    Names alone would also exempt a projection called ``query`` (BERT-style attention), so a name
+    match counts only when the parameter is not a Linear/Conv weight.
+    """
+    if param.ndim < 2 or "bias" in name.rsplit(".", 1)[-1]:
+        return True
+    if "norm" in type(owner).__name__.lower():
+        return True
+    projection = isinstance(owner, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))
+    return not projection and any(key in name.lower() for key in ("norm", "latent", "query", "queries"))
+
+
+def param_groups(model: nn.Module, *, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups over trainable parameters: ``decay`` and ``no_decay`` (empty groups dropped)."""
+    owners = {f"{mname}.{pname}" if mname else pname: module
+              for mname, module in model.named_modules() for pname, _ in module.named_parameters(recurse=False)}
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (no_decay if _no_decay(name, param, owners[name]) else decay).append(param)
+    groups = [{"params": decay, "weight_decay": weight_decay, "name": "decay"},
+              {"params": no_decay, "weight_decay": 0.0, "name": "no_decay"}]
+    groups = [g for g in groups if g["params"]]
+    if not groups:
+        raise ValueError("the model has no parameter with requires_grad=True: nothing to train")
+    return groups
+
+
+def warmup_cosine(cfg: StageConfig) -> Callable[[int], float]:
+    """LR multiplier for 0-based step ``s``: linear warmup to 1, cosine down to ``min_lr_ratio``."""
+    warmup, total, floor = max(cfg.warmup_steps, 0), max(cfg.steps, 1), cfg.min_lr_ratio
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min((step - warmup) / max(total - warmup, 1), 1.0)
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
