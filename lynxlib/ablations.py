@@ -14,7 +14,7 @@ import pandas as pd
 
 from lynxlib import paper
 from lynxlib.config import ConfigError, load
-from lynxlib.figures import mean_std, pooled_overall
+from lynxlib.figures import overall_spread
 from lynxlib.runs import read_json, resolve
 from lynxlib.stages import run_key
 
@@ -79,8 +79,8 @@ def paper_style_table(openvqa: pd.DataFrame, kind: str = "image") -> pd.DataFram
     table = pd.DataFrame(index=sorted(part.variant.unique(), key=_variant_order))
     for cat in categories:
         table[cat] = [_fraction(cells, v, cat) for v in table.index]
-    overall = mean_std(pooled_overall(part), ["variant"]).set_index("variant")
-    table["Overall"] = [f"{overall.loc[v, 'mean']:.2f} ± {overall.loc[v, 'std']:.2f}" for v in table.index]
+    overall = overall_spread(part).set_index("variant")
+    table["Overall"] = [f"{overall.loc[v, 'mean']:.2f} ± {overall.loc[v, 'spread']:.2f}" for v in table.index]
     return table
 
 

@@ -24,24 +24,32 @@ def pooled_overall(openvqa: pd.DataFrame) -> pd.DataFrame:
     return grouped
 
 
-def mean_std(frame: pd.DataFrame, by: list[str], value: str = "accuracy") -> pd.DataFrame:
-    """Mean and std over seeds (std 0 with one seed)."""
-    stats = frame.groupby(by)[value].agg(["mean", "std", "count"]).reset_index()
-    stats["std"] = stats["std"].fillna(0.0)
-    return stats
+def overall_spread(openvqa: pd.DataFrame) -> pd.DataFrame:
+    """Pooled Overall per variant: ``mean`` over seeds and its ``spread``, the std over seeds when there
+    are several and the binomial standard error of the pooled accuracy with one (never a bare 0)."""
+    per_seed = pooled_overall(openvqa)
+    rows = []
+    for variant, part in per_seed.groupby("variant"):
+        if len(part) > 1:
+            spread = float(part.accuracy.std())
+        else:
+            p, n = part.correct.iloc[0] / part.total.iloc[0], part.total.iloc[0]
+            spread = float(100 * np.sqrt(p * (1 - p) / n))
+        rows.append({"variant": variant, "mean": float(part.accuracy.mean()), "spread": spread, "seeds": len(part)})
+    return pd.DataFrame(rows, columns=["variant", "mean", "spread", "seeds"])
 
 
 def open_vqa_overall_figure(openvqa: pd.DataFrame, kind: str = "image") -> plt.Figure:
     """Table 3 (image) / Table 4 (video) Overall: the paper's ablation rows beside ours."""
     rows = paper.VARIANT_ROWS_IMAGE if kind == "image" else paper.VARIANT_ROWS_VIDEO
-    ours = mean_std(pooled_overall(openvqa[openvqa.kind == kind]), ["variant"])
+    ours = overall_spread(openvqa[openvqa.kind == kind])
     variants = [v for v in rows if v in set(ours.variant)] + [v for v in ours.variant if v not in rows]
     fig, ax = plt.subplots(figsize=(1.1 * len(variants) + 2, 3.6))
     x = np.arange(len(variants))
     paper_vals = [paper.paper_overall(kind, v) if v in rows else np.nan for v in variants]
     ours_stats = ours.set_index("variant").loc[variants]
     ax.bar(x - 0.2, paper_vals, 0.4, label="paper", color=PALETTE["paper"])
-    ax.bar(x + 0.2, ours_stats["mean"], 0.4, yerr=ours_stats["std"], label="ours (tiny world)",
+    ax.bar(x + 0.2, ours_stats["mean"], 0.4, yerr=ours_stats["spread"], label="ours (tiny world)",
            color=PALETTE["ours"], capsize=3)
     ax.set_xticks(x, variants, rotation=30, ha="right")
     ax.set_ylabel("Overall accuracy (%)")

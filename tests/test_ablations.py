@@ -44,7 +44,8 @@ def test_paper_style_table_and_findings(tmp_path):
     tables = ablations.collect("tiny", tmp_path)
     table = ablations.paper_style_table(tables["openvqa"], "image")
     assert list(table.index) == ["ours", "llama", "cross_attn"]
-    assert table.loc["ours", "OCR"] == "36/53" and table.loc["ours", "Overall"].startswith("76.16")
+    assert table.loc["ours", "OCR"] == "36/53"
+    assert table.loc["ours", "Overall"] == "76.16 ± 2.45"  # one seed: the binomial s.e. of 230/302, not 0
     findings = ablations.findings_table(tables).set_index("claim")
     by_name = {c.name: c.statement for c in paper.CLAIMS}
     assert findings.loc[by_name["prefix_vs_xattn"], "agrees"] == "yes"
@@ -58,6 +59,8 @@ def test_seed_spread_replaces_binomial_se(tmp_path):
     write_eval(tmp_path, "ours", 1, {**PAPER_OURS, "OCR": (46, 53)})
     tables = ablations.collect("tiny", tmp_path)
     mean, spread = ablations.metric(tables, "ours", "ocr")
+    seeds_std = pd.Series([230 / 302, 240 / 302]).std() * 100  # two seeds: the std over seeds
+    assert ablations.paper_style_table(tables["openvqa"], "image").loc["ours", "Overall"] == f"77.81 ± {seeds_std:.2f}"
     assert mean == pytest.approx(100 * 41 / 53) and spread == pytest.approx(pd.Series([36 / 53, 46 / 53]).std() * 100)
 
 
