@@ -7,6 +7,8 @@ A notebook whose run directory already holds a finished ``summary.json`` for the
 skipped, so a rerun after an interruption picks up where it stopped; stages whose key two variants
 share are computed once (the notebooks reuse ``outputs/<scale>/shared/``). One failing variant does
 not stop the others: the summary lists it with the path of its failed executed notebook.
+``outputs/<scale>/manifest.json`` records the git commit, package versions, and for every run its
+resolved config, key and data fingerprint (``lynxlib.datahash``: the stored world's file hashes).
 """
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lynxlib.config import load
+from lynxlib.datahash import path_fingerprints, world_hashes
 from lynxlib.runs import env_info, package_versions, read_json, resolve, write_json
-from lynxlib.stages import run_dir, run_key
+from lynxlib.stages import artifact_dir, run_dir, run_key
 
 NOTEBOOKS = {
     "world": "00_world.ipynb",
@@ -139,16 +142,33 @@ def run(jobs: list[Job], *, params: str, out_root: str, workers: int = 1) -> dic
     return {"status": status, "failed": failed, "wall_s": round(time.time() - start, 1)}
 
 
+def data_fingerprint(cfg, out_root: str, cache: dict) -> dict:
+    """What a run's data were: the stored world's hashes, or the user's data paths (paper scale)."""
+    if cfg.data.source == "world":
+        world = artifact_dir(cfg, "world", out_root)
+        if world not in cache:
+            cache[world] = world_hashes(world) if (world / "manifest.json").is_file() else None
+        hashed = cache[world]
+        return {"world": str(world), "sha256": hashed and hashed["sha256"]}
+    d = cfg.data
+    paths = [*d.pair_shards, *d.noisy_pair_shards, *d.instruct_json,
+             *(p for p in (d.open_vqa_images, d.open_vqa_videos, d.mme_root) if p)]
+    return {"paths": path_fingerprints(paths)}
+
+
 def write_manifest(jobs: list[Job], result: dict, *, params: str, out_root: str) -> Path:
-    """``outputs/<scale>/manifest.json``: commit, versions, resolved configs and keys of every run."""
+    """``outputs/<scale>/manifest.json``: commit, versions, resolved configs, keys and data of every run."""
     scale = load(params, jobs[0].variant).scale
-    runs = []
+    runs, hashed = [], {}
     for job in jobs:
         cfg_path = job.out_dir / "config.yaml"
+        cfg = load(params, job.variant, seed=job.seed)
         runs.append({"job": job.name, "key": job.key, "status": result["status"].get(job.name),
-                     "dir": str(job.out_dir), "config": cfg_path.read_text() if cfg_path.exists() else None})
+                     "dir": str(job.out_dir), "config": cfg_path.read_text() if cfg_path.exists() else None,
+                     "data": data_fingerprint(cfg, out_root, hashed)})
     manifest = {"env": env_info(), "packages": package_versions(), "params": str(params),
-                "wall_s": result["wall_s"], "failed": result["failed"], "runs": runs}
+                "wall_s": result["wall_s"], "failed": result["failed"], "runs": runs,
+                "world_files": {str(world): h["files"] for world, h in hashed.items() if h}}
     return write_json(resolve(out_root) / scale / "manifest.json", manifest)
 
 
