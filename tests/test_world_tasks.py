@@ -15,7 +15,7 @@ from lynxlib.world.tasks import Unanswerable
 
 CFG = WorldConfig()
 EXPECTED_TASKS = {"caption_pair", "caption_brief", "caption_detailed", "vqa_object", "vqa_color", "vqa_count",
-                  "vqa_spatial", "vqa_ocr", "vqa_place", "vqa_action", "vqa_reasoning", "classify_place",
+                  "vqa_spatial", "vqa_ocr", "vqa_place", "vqa_action", "vqa_reasoning", "vqa_verify", "classify_place",
                   "classify_object", "dialogue", "video_caption", "video_action_yn", "video_qa", "text_instruction"}
 SCENES = [sample_scene(stream_rng(0, "tasks", i), CFG) for i in range(500)]
 CLIPS = [sample_clip(stream_rng(0, "tasks-clip", i), CFG) for i in range(120)]

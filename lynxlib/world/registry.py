@@ -17,6 +17,7 @@ from lynxlib.world.sample import Sample
 from lynxlib.world.scene import WorldVocab, world_vocab
 from lynxlib.world.tasks import TRAIN_STYLE_MIX, CaptionPairTask, DialogueTask, Task, make_uid
 from lynxlib.world.textdata import TEXT_QTYPES, reading_passage
+from lynxlib.world.verify import VERIFY_QTYPES
 from lynxlib.world.vquestions import VIDEO_QTYPES
 
 # task name: (Open-VQA category or None, visual kind, question types)
@@ -32,6 +33,7 @@ TASK_SPECS: dict[str, tuple[str | None, str, tuple[str, ...]]] = {
     "vqa_place": ("Place", "image", ("place",)),
     "vqa_action": ("Action", "image", ("direction", "moving_yn")),
     "vqa_reasoning": ("Reasoning", "image", ("more_than", "bigger", "same_colour")),
+    "vqa_verify": (None, "image", tuple(VERIFY_QTYPES)),  # yes/no about one fact (VQAv2/GQA-style; for MME)
     "classify_place": (None, "image", ("classify_place",)),
     "classify_object": (None, "image", ("classify_object",)),
     "dialogue": (None, "image", ("dialogue_open",)),
@@ -44,7 +46,7 @@ EXTRA_QTYPES = {
     "caption_pair": QType("caption_pair", ask_caption_detailed, None, styles=OPEN_ENDED),
     "dialogue_open": QType("dialogue_open", ask_caption_brief, None, styles=OPEN_ENDED),
 }
-QTYPES: dict[str, QType] = {**IMAGE_QTYPES, **VIDEO_QTYPES, **TEXT_QTYPES, **EXTRA_QTYPES}
+QTYPES: dict[str, QType] = {**IMAGE_QTYPES, **VIDEO_QTYPES, **TEXT_QTYPES, **VERIFY_QTYPES, **EXTRA_QTYPES}
 TASK_CLASSES = {"caption_pair": CaptionPairTask, "dialogue": DialogueTask}
 
 
