@@ -70,6 +70,7 @@ def category_heatmaps(openvqa: pd.DataFrame, baselines: pd.DataFrame, kind: str 
     ref = ref.loc[[rows[v] for v in rows], categories]
     ours = openvqa[openvqa.kind == kind].groupby(["variant", "category"])[["correct", "total"]].sum()
     ours = (100 * ours["correct"] / ours["total"]).unstack()[categories]
+    ours = ours.loc[[v for v in rows if v in ours.index] + sorted(v for v in ours.index if v not in rows)]  # paper's order
     base = baselines[baselines.kind == kind].groupby("category")["majority"].mean().reindex(categories)
     ours.loc["majority answer"] = 100 * base
     fig, axes = plt.subplots(1, 2, figsize=(2 * len(categories) + 4, 0.45 * max(len(ref), len(ours)) + 1.8))

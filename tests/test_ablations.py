@@ -73,6 +73,8 @@ def test_figures_render_beside_the_paper(tmp_path):
     assert 76.16 in heights and 31.79 in heights  # the paper's bars are drawn from the copied CSVs
     heat = figures.category_heatmaps(tables["openvqa"], tables["baselines"], "image")
     assert len(heat.axes) == 2
+    rows = [label.get_text() for label in heat.axes[1].get_yticklabels()]
+    assert rows == ["ours", "cross_attn", "majority answer"]  # the paper's row order, not alphabetical
     paths = figures.save(fig, tmp_path / "figs", "table3")
     assert all(p.stat().st_size > 0 for p in paths)
 
