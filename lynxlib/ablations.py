@@ -113,7 +113,8 @@ def with_baselines(openvqa: pd.DataFrame, baselines: pd.DataFrame, kind: str = "
 
 def metric(tables: dict[str, pd.DataFrame], variant: str, name: str) -> tuple[float, float] | None:
     """A claim's metric for one variant as (mean, spread): spread is the std over seeds when there
-    are several, else the binomial standard error (percent points)."""
+    are several, else the standard error of the one run (binomial for accuracies, in percent points;
+    of the mean for answer lengths)."""
     openvqa = tables["openvqa"]
     if name in ("image_overall", "video_overall", "ocr"):
         kind = "video" if name == "video_overall" else "image"
@@ -133,7 +134,11 @@ def metric(tables: dict[str, pd.DataFrame], variant: str, name: str) -> tuple[fl
         part = lengths[(lengths.variant == variant) & (lengths["style"] == "short")] if not lengths.empty else lengths
         if part.empty:
             return None
-        return float(part.mean_words.mean()), float(part.mean_words.std() if len(part) > 1 else 0.0)
+        if len(part) > 1:
+            return float(part.mean_words.mean()), float(part.mean_words.std())
+        row = part.iloc[0]  # one seed: the standard error of the mean length over its answers
+        spread = row.std_words / np.sqrt(row.n) if {"std_words", "n"} <= set(part.columns) else 0.0
+        return float(row.mean_words), float(spread)
     raise ValueError(f"unknown metric {name!r}")
 
 

@@ -94,3 +94,16 @@ def test_with_params_only_current_evaluations_are_collected(tmp_path, monkeypatc
     assert reasons["llama"].startswith("run with other params") and "not a variant" in reasons["gone_variant"]
     assert ablations.summary(tables)["left_out"][0].startswith("gone_variant/seed0")
     assert len(ablations.collect("tiny", tmp_path)["openvqa"].variant.unique()) == 3  # no params: everything
+
+
+def test_one_seed_answer_length_has_its_standard_error(tmp_path):
+    write_eval(tmp_path, "ours", 0, PAPER_OURS)
+    write_eval(tmp_path, "llama", 0, PAPER_OURS)
+    for variant, words in (("ours", 4.0), ("llama", 4.3)):
+        pd.DataFrame([{"style": "short", "n": 100, "mean_words": words, "std_words": 2.0, "compliance": 0.5}]).to_csv(
+            tmp_path / "tiny" / variant / "seed0" / "eval" / "instruct.csv", index=False)
+    tables = ablations.collect("tiny", tmp_path)
+    assert ablations.metric(tables, "ours", "short_answer_words") == pytest.approx((4.0, 0.2))
+    findings = ablations.findings_table(tables).set_index("claim")
+    claim = {c.name: c.statement for c in paper.CLAIMS}["vicuna_follows_instructions"]
+    assert findings.loc[claim, "agrees"] == "inconclusive"  # 0.3 words apart, 2 x 0.28 needed
