@@ -9,12 +9,12 @@ and the nearest valid key; a value of the wrong type names the expected type.
 """
 from lynxlib.config.loading import (ConfigError, config_hash, deep_merge, dump, from_dict, load, read_yaml,
                                     to_dict, validate, variant_path)
-from lynxlib.config.schema import (CHOICES, STAGE_CHOICES, STAGES, TEXT_ONLY_TASKS, TRAINABLE_GROUPS,
+from lynxlib.config.schema import (CHOICES, STAGE_CHOICES, TRAINING_STAGES, TEXT_ONLY_TASKS, TRAINABLE_GROUPS,
                                    AdapterConfig, BackbonesConfig, Config, DataConfig, EvalConfig,
                                    GenerationConfig, LMConfig, ModelConfig, ResamplerConfig, StageConfig,
                                    StudyConfig, TokenizerConfig, VisionConfig, WorldConfig, XAttnConfig)
 
-__all__ = ["CHOICES", "STAGE_CHOICES", "STAGES", "TEXT_ONLY_TASKS", "TRAINABLE_GROUPS", "AdapterConfig",
+__all__ = ["CHOICES", "STAGE_CHOICES", "TRAINING_STAGES", "TEXT_ONLY_TASKS", "TRAINABLE_GROUPS", "AdapterConfig",
            "BackbonesConfig", "Config", "ConfigError", "DataConfig", "EvalConfig", "GenerationConfig", "LMConfig",
            "ModelConfig", "ResamplerConfig", "StageConfig", "StudyConfig", "TokenizerConfig", "VisionConfig",
            "WorldConfig", "XAttnConfig", "config_hash", "deep_merge", "dump", "from_dict", "load", "read_yaml",

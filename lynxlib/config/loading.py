@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from lynxlib.config.schema import (CHOICES, STAGE_CHOICES, STAGES, TEXT_ONLY_TASKS, TRAINABLE_GROUPS, Config)
+from lynxlib.config.schema import (CHOICES, STAGE_CHOICES, TRAINING_STAGES, TEXT_ONLY_TASKS, TRAINABLE_GROUPS, Config)
 from lynxlib.runs import resolve
 
 
@@ -97,7 +97,7 @@ def validate(cfg: Config) -> None:
             value = value[part]
         if value not in allowed:
             raise ConfigError(f"{dotted}: {value!r} is not one of {allowed}")
-    for stage in STAGES:
+    for stage in TRAINING_STAGES:
         stage_cfg = getattr(cfg, stage)
         for key, allowed in STAGE_CHOICES.items():
             if getattr(stage_cfg, key) not in allowed:
@@ -171,7 +171,7 @@ def _resolve_mixture_refs(data: dict) -> dict:
     if not isinstance(instruct_mixture, dict):
         return data  # from_dict names the bad or missing instruct.mixture
     resolved = dict(data)
-    for stage in STAGES:
+    for stage in TRAINING_STAGES:
         section = data.get(stage)
         if not isinstance(section, dict) or not section.get("mixture_from"):
             continue

@@ -223,6 +223,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 STAGE_CHOICES = {"resolution": ("low", "high"), "captions": ("clean", "clean+noisy"), "prompts": ("diverse", "single"),
                  "mixture_from": ("", "instruct_multimodal")}
-STAGES = ("pretrain_low", "pretrain_high", "instruct")
+TRAINING_STAGES = ("pretrain_low", "pretrain_high", "instruct")
 TEXT_ONLY_TASKS = ("text_instruction",)  # tasks without a visual (lynxlib.world.registry: kind "none")
 TRAINABLE_GROUPS = ("resampler", "adapters", "xattn", "lm", "frame_pos")
