@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from lynxlib.config import load
-from lynxlib.stages import run_key
+from lynxlib.stages import run_key, run_state
 
 STAGE_ORDER = ("world", "backbones", "pretrain", "instruct", "eval", "ablations", "figures")
 
@@ -38,18 +38,12 @@ def notebook_seconds(path: Path) -> float | None:
     return meta.get("duration") if meta.get("exception") is None else None
 
 
-def run_state(run_folder: Path, params: Path, variant: str, seed: str, stage: str) -> str:
+def folder_state(run_folder: Path, params: Path, variant: str, seed: str, stage: str) -> str:
     """'done' (its config key is the params' as they are now), 'stale' (another key) or 'unfinished'."""
-    summary = run_folder / "summary.json"
     if stage in ("ablations", "figures"):
         return "done"
-    if not summary.exists():
-        return "unfinished"
-    data = json.loads(summary.read_text())
     cfg = load(params, "ours" if variant == "-" else variant, seed=None if seed == "-" else int(seed[4:]))
-    if data.get("key") != run_key(cfg, stage):
-        return "stale"
-    return "done" if data.get("status") == "done" else "unfinished"
+    return run_state(run_folder, run_key(cfg, stage))
 
 
 def collect(scale_dir: Path, params: Path) -> pd.DataFrame:
@@ -66,7 +60,7 @@ def collect(scale_dir: Path, params: Path) -> pd.DataFrame:
         else:
             continue
         rows.append({"variant": variant, "seed": seed, "stage": stage, "seconds": notebook_seconds(nb),
-                     "state": run_state(nb.parent, params, variant, seed, stage)})
+                     "state": folder_state(nb.parent, params, variant, seed, stage)})
     return pd.DataFrame(rows, columns=["variant", "seed", "stage", "seconds", "state"])
 
 

@@ -16,7 +16,7 @@ from lynxlib import paper
 from lynxlib.config import ConfigError, load
 from lynxlib.figures import overall_spread
 from lynxlib.runs import read_json, resolve
-from lynxlib.stages import run_key
+from lynxlib.stages import run_key, run_state
 
 TABLES = ("openvqa", "mme", "owleval", "instruct", "baselines")
 
@@ -36,12 +36,10 @@ def why_stale(folder: Path, params: str | Path, variant: str, seed: int) -> str 
         cfg = load(params, variant, seed=seed)
     except ConfigError as err:
         return f"not a variant of {params}: {err}"
-    summary = read_json(folder / "summary.json")
-    if summary.get("status") != "done":
-        return f"status {summary.get('status')!r}"
-    if summary.get("key") != run_key(cfg, "eval"):
-        return f"run with other params (key {summary.get('key')}, now {run_key(cfg, 'eval')})"
-    return None
+    state = run_state(folder, run_key(cfg, "eval"))
+    if state == "stale":
+        return f"run with other params (key {read_json(folder / 'summary.json').get('key')}, now {run_key(cfg, 'eval')})"
+    return None if state == "done" else f"status {read_json(folder / 'summary.json').get('status')!r}"
 
 
 def collect(scale: str, out_root: str | Path = "outputs", params: str | Path | None = None) -> dict[str, pd.DataFrame]:

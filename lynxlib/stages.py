@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from lynxlib.config import Config, config_hash
-from lynxlib.runs import resolve
+from lynxlib.runs import read_json, resolve
 
 STAGES = ("world", "backbones", "pretrain_low", "pretrain_high", "instruct", "eval")
 
@@ -81,3 +81,15 @@ def run_key(cfg: Config, run_stage: str) -> str | None:
     if run_stage in ("ablations", "figures"):
         return None
     return stage_key(cfg, run_stage)
+
+
+def run_state(run_folder: Path, key: str | None) -> str:
+    """A notebook run folder's state for ``key``: 'done', 'stale' (finished under another key: other
+    params) or 'unfinished' (no summary yet, still running, or failed)."""
+    summary = Path(run_folder) / "summary.json"
+    if key is None or not summary.exists():
+        return "unfinished"
+    data = read_json(summary)
+    if data.get("key") != key:
+        return "stale"
+    return "done" if data.get("status") == "done" else "unfinished"

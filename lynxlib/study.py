@@ -23,8 +23,8 @@ from pathlib import Path
 
 from lynxlib.config import load
 from lynxlib.datahash import path_fingerprints, world_hashes
-from lynxlib.runs import env_info, package_versions, read_json, resolve, write_json
-from lynxlib.stages import artifact_dir, run_dir, run_key
+from lynxlib.runs import env_info, package_versions, resolve, write_json
+from lynxlib.stages import artifact_dir, run_dir, run_key, run_state
 
 NOTEBOOKS = {
     "world": "00_world.ipynb",
@@ -79,11 +79,7 @@ def plan(params: str, variants: list[str], seeds: list[int], out_root: str = "ou
 
 
 def is_done(job: Job) -> bool:
-    summary = job.out_dir / "summary.json"
-    if job.key is None or not summary.exists():
-        return False
-    data = read_json(summary)
-    return data.get("status") == "done" and data.get("key") == job.key
+    return run_state(job.out_dir, job.key) == "done"
 
 
 def execute(job: Job, *, params: str, out_root: str, threads: int) -> Path:
