@@ -83,7 +83,7 @@ class ModelShape:
     res_inner: int        # heads x dim_head
     num_latents: int
     tower_linear: int     # linear weights of the tower blocks that run
-    tower_patch: int      # patch-embedding conv weights (3 p^2 D_v)
+    tower_patch: int      # stem multiply-accumulates per token (patch conv: its weights, 3 p^2 D_v)
     tower_layers: int     # blocks that run (up to feature_layer)
     tower_width: int
     patch_size: int
@@ -95,7 +95,7 @@ class ModelShape:
         lm_all = _linear_weights([lm])
         trunk = tower.visual.trunk if tower.arch == "eva" else tower.visual
         blocks = trunk.blocks if tower.arch == "eva" else tower.visual.transformer.resblocks
-        patch = trunk.patch_embed.proj.weight if tower.arch == "eva" else tower.visual.conv1.weight
+        stem = trunk.patch_embed.proj if tower.arch == "eva" else tower.visual.conv1
         kv_media = sum(layer[0].to_kv_media.weight.numel() for layer in res.layers)
         attn = res.layers[0][0]
         return cls(lm_linear=lm_all - _linear_weights(adapters), lm_head=lm.get_output_embeddings().weight.numel(),
@@ -103,7 +103,8 @@ class ModelShape:
                    lm_layers=lm.config.num_hidden_layers, lm_width=lm.config.hidden_size,
                    res_kv_media=kv_media, res_latent=_linear_weights([res]) - kv_media, res_depth=len(res.layers),
                    res_inner=attn.to_q.out_features, num_latents=res.num_latents,
-                   tower_linear=_matrix_weights(list(blocks[: tower.num_blocks])), tower_patch=patch.numel(),
+                   tower_linear=_matrix_weights(list(blocks[: tower.num_blocks])),
+                   tower_patch=stem.macs_per_token() if hasattr(stem, "macs_per_token") else stem.weight.numel(),
                    tower_layers=tower.num_blocks, tower_width=tower.width, patch_size=tower.patch_size)
 
 

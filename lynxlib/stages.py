@@ -29,7 +29,10 @@ def _sections(cfg: Config, stage: str) -> dict:
         return {"world": asdict(cfg.world), "data": asdict(cfg.data), "generator": GENERATOR_VERSION}
     if stage == "backbones":
         lm_shape = {k: v for k, v in asdict(cfg.lm).items() if k != "backbone"}
-        return {"tokenizer": asdict(cfg.tokenizer), "lm": lm_shape, "vision": asdict(cfg.vision),
+        # vision.stem arrived after towers were trained with the patch stem: at that default it stays
+        # out of the key, so those towers (and every stage after them) keep their keys
+        vision = {k: v for k, v in asdict(cfg.vision).items() if not (k == "stem" and v == "patch")}
+        return {"tokenizer": asdict(cfg.tokenizer), "lm": lm_shape, "vision": vision,
                 "backbones": asdict(cfg.backbones), "template": cfg.generation.template}
     if stage in ("pretrain_low", "pretrain_high", "instruct"):
         # mixture_from is resolved into mixture at load: how a mixture was written never changes a result

@@ -29,6 +29,7 @@ from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from torch import nn
 
 from lynxlib.config import Config
+from lynxlib.conv_stem import install_conv_stem
 
 MODEL_CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
 TINY_PREFIX = "lynx-tiny"  # our registered configs; their shapes come from Config, not the json
@@ -254,8 +255,11 @@ def create_clip(cfg: Config, *, vocab_size: int | None = None, pad_id: int = 0, 
     is_timm = "timm_model_name" in (kwargs.get("vision_cfg") or open_clip.get_model_config(name)["vision_cfg"])
     size = cfg.world.image_size_low if is_timm else None  # timm towers ignore the config's image size
     with _quiet_root_logger(enabled=pretrained is None):  # open_clip warns "no pretrained weights" on purpose
-        return open_clip.create_model(name, pretrained=pretrained, force_image_size=size, output_dict=True,
-                                      device=device, **kwargs)
+        model = open_clip.create_model(name, pretrained=pretrained, force_image_size=size, output_dict=True,
+                                       device=device, **kwargs)
+    if cfg.vision.stem == "conv":
+        install_conv_stem(model.visual).to(device)
+    return model
 
 
 @contextlib.contextmanager

@@ -190,8 +190,8 @@ def _tower_piece(cfg: Config, paths: BackbonePaths, key: str, world, progress: b
         clip, curve = train_tower(cfg, clip, tok, *world_pairs(cfg, _store(world)), progress=progress)
     with atomic_dir(paths.tower_dir) as tmp:
         torch.save(clip.state_dict(), tmp / paths.tower.name)
-        # the Hugging Face hub layout too: open_clip.create_model("local-dir:<tower_dir>")
-        (tmp / "open_clip_pytorch_model.bin").symlink_to(paths.tower.name)
+        if cfg.vision.stem == "patch":  # the hub layout too: open_clip.create_model("local-dir:<tower_dir>")
+            (tmp / "open_clip_pytorch_model.bin").symlink_to(paths.tower.name)
         write_json(tmp / paths.tower_config.name, _clip_config(cfg, clip, kwargs))
         _mark(tmp, key, t.seconds)
     return {"tower": curve}
@@ -289,4 +289,4 @@ def _clip_config(cfg: Config, clip, clip_kwargs: dict) -> dict:
         model_cfg = open_clip.get_model_config(cfg.vision.open_clip_name)
     preprocess = {k: v for k, v in (getattr(clip.visual, "preprocess_cfg", None) or {}).items()
                   if k in ("size", "mean", "std", "interpolation", "resize_mode")}
-    return {"model_cfg": model_cfg, "preprocess_cfg": preprocess}
+    return {"model_cfg": model_cfg, "preprocess_cfg": preprocess, "lynx_vision_stem": cfg.vision.stem}

@@ -107,6 +107,9 @@ def validate(cfg: Config) -> None:
                 raise ConfigError(f"{stage}.trainable: unknown group {group!r} (valid: {TRAINABLE_GROUPS})")
         if any(w < 0 for w in stage_cfg.mixture.values()) or not stage_cfg.mixture:
             raise ConfigError(f"{stage}.mixture: weights must be >= 0 and at least one task given")
+    if cfg.vision.stem == "conv" and (cfg.vision.arch != "vit" or cfg.vision.checkpoint):
+        raise ConfigError("vision.stem: 'conv' is for a ViT tower that stage 0 trains (vision.arch 'vit', "
+                          "no vision.checkpoint)")
     if cfg.world.image_size_high < cfg.world.image_size_low:
         raise ConfigError("world.image_size_high must be >= world.image_size_low")
 

@@ -78,6 +78,7 @@ class VisionConfig:
     open_clip_name: str = "lynx-tiny-vit"  # open_clip model config name
     checkpoint: str | None = None      # open_clip checkpoint file; None: stage-0 tower of this run
     patch_size: int = 8                # tiny tower shape (used when stage 0 builds it)
+    stem: str = "patch"                # "patch" (ViT patchify) | "conv" (stride-2 3x3 convs; lynxlib/conv_stem.py)
     width: int = 192
     layers: int = 4
     heads: int = 4
@@ -217,6 +218,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "lm.backbone": ("vicuna", "llama"),
     "lm.dtype": ("float32", "bfloat16", "float16"),
     "vision.arch": ("vit", "eva"),
+    "vision.stem": ("patch", "conv"),
     "model.fusion": ("prefix", "cross_attn"),
     "eval.judge": ("rule", "llm"),
     "eval.resolution": ("low", "high"),
