@@ -21,6 +21,16 @@ from lynxlib.runs import read_json, resolve
 STAGES = ("world", "backbones", "pretrain_low", "pretrain_high", "instruct", "eval")
 
 
+# Keys added after artifacts were trained without them: at these values (the behaviour before the key
+# existed) they stay out of the stage key, so those artifacts, and every stage after them, keep theirs.
+LATER_KEYS: dict[tuple[str, str], object] = {("vision", "stem"): "patch", ("backbones", "tower_attr_loss"): 0.0}
+
+
+def _keyed(cfg: Config, section: str) -> dict:
+    """``asdict(cfg.<section>)`` less the later keys at their old behaviour."""
+    return {k: v for k, v in asdict(getattr(cfg, section)).items() if LATER_KEYS.get((section, k), object()) != v}
+
+
 def _sections(cfg: Config, stage: str) -> dict:
     """The config sections a stage's result depends on (besides its predecessor's key)."""
     if stage == "world":  # the generator's version too: a changed generator must not reuse a stored world
@@ -29,11 +39,8 @@ def _sections(cfg: Config, stage: str) -> dict:
         return {"world": asdict(cfg.world), "data": asdict(cfg.data), "generator": GENERATOR_VERSION}
     if stage == "backbones":
         lm_shape = {k: v for k, v in asdict(cfg.lm).items() if k != "backbone"}
-        # vision.stem arrived after towers were trained with the patch stem: at that default it stays
-        # out of the key, so those towers (and every stage after them) keep their keys
-        vision = {k: v for k, v in asdict(cfg.vision).items() if not (k == "stem" and v == "patch")}
-        return {"tokenizer": asdict(cfg.tokenizer), "lm": lm_shape, "vision": vision,
-                "backbones": asdict(cfg.backbones), "template": cfg.generation.template}
+        return {"tokenizer": asdict(cfg.tokenizer), "lm": lm_shape, "vision": _keyed(cfg, "vision"),
+                "backbones": _keyed(cfg, "backbones"), "template": cfg.generation.template}
     if stage in ("pretrain_low", "pretrain_high", "instruct"):
         # mixture_from is resolved into mixture at load: how a mixture was written never changes a result
         stage_cfg = {k: v for k, v in asdict(getattr(cfg, stage)).items() if k != "mixture_from"}

@@ -103,6 +103,29 @@ def test_tower_is_deterministic_and_reloads_through_open_clip(cfg, stage0, world
     assert torch.equal(a["image"], b["image"]) and torch.equal(a["text"], b["text"])
 
 
+def test_conv_stem_tower_with_attribute_heads_trains_and_reloads(cfg, stage0, world, tmp_path):
+    """vision.stem conv + backbones.tower_attr_loss: the heads add their loss, training moves the
+    stem's weights, the curve logs the attribute loss, and lynxlib.vision.load_clip reloads it."""
+    from lynxlib.conv_stem import ConvStem
+    from lynxlib.tokenizer import load_tokenizer
+    from lynxlib.vision import create_clip, load_clip
+
+    tok = load_tokenizer(stage0.paths.tokenizer)
+    kwargs = {"pad_id": tok.pad_token_id, "eos_id": tok.eos_token_id}
+    small = load("params/smoke.yaml", vision={"stem": "conv"},
+                 backbones={"tower_steps": 3, "tower_batch_size": 8, "tower_attr_loss": 1.0, "tower_high_every": 2})
+    torch.manual_seed(0)
+    clip = create_clip(small, **kwargs)
+    before = {k: v.clone() for k, v in clip.visual.conv1.state_dict().items()}
+    clip, curve = tower.train_tower(small, clip, tok, *tower.world_pairs(small, world), progress=False)
+    assert isinstance(clip.visual.conv1, ConvStem)
+    assert any(not torch.equal(before[k], v) for k, v in clip.visual.conv1.state_dict().items())
+    assert all(c["attr_loss"] > 0 for c in curve) and [c["size"] for c in curve][1] == small.world.image_size_high
+    torch.save(clip.state_dict(), tmp_path / "open_clip.pt")
+    again = load_clip(tmp_path / "open_clip.pt", small, **kwargs)
+    assert all(torch.equal(a, b) for a, b in zip(clip.state_dict().values(), again.state_dict().values()))
+
+
 def test_trimmed_text_encoding_equals_open_clips(cfg, stage0):
     from lynxlib.vision import load_clip
 

@@ -81,3 +81,51 @@ def test_benchmarks_write_only_under_out_root(results):
     assert results["repo_outputs_untouched"]
     bench = results["tmp"] / "out" / "smoke" / "bench"
     assert (bench / "features").is_dir()
+
+
+def test_tower_shapes_runs_every_setup(tmp_path):
+    """benchmarks/tower_shapes.py at smoke: each setup trains, is scored on held-out scenes, and the
+    conv-stem setups really carry the conv stem."""
+    from lynxlib.config import load
+    from lynxlib.world import write_world
+
+    world = tmp_path / "world"
+    write_world(load("params/smoke.yaml").world, world, progress=False)
+    out = tmp_path / "shapes.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "tower_shapes.py"), "--params", "params/smoke.yaml",
+           "--world", str(world), "--steps", "4", "--log-every", "2", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert set(res["results"]) == {"cnn_crops", "vit_crops", "vit_whole_patch", "vit_whole_conv", "vit_whole_conv_multi"}
+    assert 0 < res["majority"] <= 1
+    for setup, r in res["results"].items():
+        assert [c["step"] for c in r["curve"]] == [2, 4] and r["n_heldout"] > 0, setup
+        assert 0 <= r["heldout_acc"] <= 1 and r["parameters"] > 0, setup
+    stems = {k: r["stem"] for k, r in res["results"].items()}
+    assert stems == {"cnn_crops": "none", "vit_crops": "Conv2d", "vit_whole_patch": "Conv2d",
+                     "vit_whole_conv": "ConvStem", "vit_whole_conv_multi": "ConvStem"}
+    assert "held-out majority shape" in proc.stdout
+
+
+def test_word_legibility_reads_high_resolution_words(tmp_path):
+    """benchmarks/word_legibility.py at smoke: per resolution, the letter reader, the closed-set
+    matcher and the CNN; the strokes survive at the high resolution only."""
+    from lynxlib.config import load
+    from lynxlib.world import write_world
+
+    cfg = load("params/smoke.yaml")
+    world = tmp_path / "world"
+    write_world(cfg.world, world, progress=False)
+    out = tmp_path / "words.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "word_legibility.py"), "--params", "params/smoke.yaml",
+           "--world", str(world), "--steps", "3", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    low, high = str(cfg.world.image_size_low), str(cfg.world.image_size_high)
+    assert set(res["results"]) == {low, high} and res["n_heldout"] > 0 and res["n_train"] > res["n_heldout"]
+    for r in res["results"].values():
+        assert all(0 <= r[k] <= 1 for k in ("letter_reader", "closed_set_match", "cnn"))
+    assert res["results"][high]["letter_reader"] == 1.0
+    assert res["results"][low]["letter_reader"] < 0.5

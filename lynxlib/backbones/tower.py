@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 from tqdm import tqdm
 
+from lynxlib.backbones.attributes import AttributeHeads
 from lynxlib.backbones.common import adamw, rng, torch_seed, warmup_cosine
 from lynxlib.backbones.hard_negatives import caption_pairs, hard_negative_loss
 from lynxlib.runs import show_progress
@@ -193,8 +194,11 @@ def train_tower(cfg: Config, clip, tok, images: dict[int, np.ndarray], captions:
     head = TokenHead(clip.visual.conv1.out_channels, clip.text_projection.shape[-1]
                      if isinstance(clip.text_projection, torch.Tensor) else clip.text_projection.out_features)
     words = WordHead(clip.visual.conv1.out_channels, len(tok))
+    # built only when on: its initialisation would move torch's generator for every tower after it
+    attributes = AttributeHeads(clip.visual.conv1.out_channels, max_count=cfg.world.max_count) \
+        if bb.tower_attr_loss > 0 else None
     special = [tok.pad_token_id, tok.bos_token_id, tok.eos_token_id]
-    params = torch.nn.ModuleList([clip, head, words])
+    params = torch.nn.ModuleList([clip, head, words] + ([attributes] if attributes is not None else []))
     opt = adamw(params, bb.tower_lr, weight_decay=0.1)
     sched = warmup_cosine(opt, bb.tower_steps)
     loss_fn = ClipLoss()
@@ -236,6 +240,10 @@ def train_tower(cfg: Config, clip, tok, images: dict[int, np.ndarray], captions:
             target = word_targets(tok(phrases, return_tensors="pt", padding=True)["input_ids"], len(tok), special)
             ground_loss = -(target * F.log_softmax(words(cells[:, None]), dim=-1)).sum(-1).mean()
             loss = loss + bb.tower_ground_loss * ground_loss
+        attr_loss = main.detach() * 0
+        if attributes is not None and scenes is not None:
+            attr_loss = attributes(tokens, scenes, idx, legible=size == sizes[-1])
+            loss = loss + bb.tower_attr_loss * attr_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params.parameters(), 1.0)
@@ -245,7 +253,7 @@ def train_tower(cfg: Config, clip, tok, images: dict[int, np.ndarray], captions:
             clip.logit_scale.clamp_(0, np.log(100))
         curve.append({"step": step, "size": size, "loss": main.item(), "token_loss": aux.item(),
                       "hard_loss": hn[0].item(), "word_loss": word_loss.item(),
-                      "ground_loss": ground_loss.item()})
+                      "ground_loss": ground_loss.item(), "attr_loss": attr_loss.item()})
         if step % 10 == 0:
             bar.set_postfix(loss=f"{main.item():.3f}", words=f"{word_loss.item():.3f}", ground=f"{ground_loss.item():.3f}",
                             refresh=False)

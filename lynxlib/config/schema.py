@@ -137,6 +137,7 @@ class BackbonesConfig:
     tower_high_every: int = 4          # every k-th tower batch at image_size_high (0: low only); pos-embeds interpolated
     tower_word_loss: float = 1.0       # caption words predicted from mean-pooled feature_layer tokens (0: off)
     tower_ground_loss: float = 1.0     # each object's caption words predicted from its cell's feature_layer tokens (0: off)
+    tower_attr_loss: float = 0.0       # one classifier per attribute (shape, colour, size, word, count; 0: off)
     tower_token_loss: float = 0.0      # ClipLoss on mean-pooled feature_layer tokens (0: off; measured no gain)
     tower_hard_negatives: float = 0.0  # caption vs its one-attribute-off twin (0: off; measured no gain, see backbones.tower)
     parallel: bool = False             # train the LMs and the tower in two processes at once (2+ cores)
