@@ -5,7 +5,9 @@ caption words ("large red circle") under one softmax, so colour and size (solved
 take the gradient and shape waits: stage 0's probes read shape at 0.43 / 0.59. With one softmax per
 attribute every attribute gets its own full-strength signal. ``benchmarks/tower_shapes.py`` measured
 the effect on a conv-stem ViT with shape, colour and size heads side by side: shape 0.34 on held-out
-scenes after 400 steps, 0.95 after 1,200 (README, "Calibrating the tiny world").
+scenes after 400 steps, 0.95 after 1,200; in stage 0 with the conv stem, 1,200 steps, the probes read
+shape at 0.96 / 0.98 and count at 0.73 / 0.65 with these heads, 0.45 / 0.56 and 0.25 / 0.20 without
+(README, "Calibrating the tiny world").
 
 Heads (each a LayerNorm + Linear on ``feature_layer`` tokens; none is saved with the tower):
 
