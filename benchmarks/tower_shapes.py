@@ -30,7 +30,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from lynxlib.backbones.tower import cell_rows, visual_forward, world_pairs  # noqa: E402
+from lynxlib.backbones.cells import cell_mean  # noqa: E402
+from lynxlib.backbones.tower import visual_forward, world_pairs  # noqa: E402
 from lynxlib.config import load  # noqa: E402
 from lynxlib.runs import env_info, resolve, set_threads, write_json  # noqa: E402
 from lynxlib.stages import artifact_dir  # noqa: E402
@@ -89,9 +90,8 @@ class CellHeads(torch.nn.Module):
 
     def forward(self, x, scenes, rows) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         tokens = visual_forward(self.visual, x, self.feature_layer)[1]
-        g = x.shape[-1] // self.visual.patch_size[0]
         items = object_labels(scenes, rows)
-        cells = torch.stack([tokens[b, cell_rows(g, o.row, o.col, scenes[rows[b]].grid)].mean(0) for b, o in items])
+        cells = torch.stack([cell_mean(tokens, b, o.row, o.col, scenes[rows[b]].grid) for b, o in items])
         labels = {"shape": [SHAPES.index(o.shape) for _, o in items],
                   "colour": [list(COLOURS).index(o.colour) for _, o in items],
                   "size": [SIZES.index(o.size) for _, o in items]}

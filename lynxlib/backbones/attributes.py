@@ -23,14 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lynxlib.backbones.cells import cell_mean
 from lynxlib.world.vocab import COLOURS, SHAPES, SIZES, WORDS
-
-
-def _cell_tokens(tokens: torch.Tensor, b: int, row: int, col: int, grid: int) -> torch.Tensor:
-    from lynxlib.backbones.tower import cell_rows
-
-    side = int(round(tokens.shape[1] ** 0.5))
-    return tokens[b, cell_rows(side, row, col, grid)].mean(0)
 
 
 class AttributeHeads(nn.Module):
@@ -51,12 +45,12 @@ class AttributeHeads(nn.Module):
         for b, i in enumerate(rows):
             scene = scenes[i]
             for obj in scene.objects:
-                cell = _cell_tokens(tokens, b, obj.row, obj.col, scene.grid)
+                cell = cell_mean(tokens, b, obj.row, obj.col, scene.grid)
                 for name, value in (("shape", obj.shape), ("colour", obj.colour), ("size", obj.size)):
                     feats[name].append(cell)
                     labels[name].append(self.classes[name].index(value))
             if legible and scene.text is not None:
-                feats["word"].append(_cell_tokens(tokens, b, scene.text.row, scene.text.col, scene.grid))
+                feats["word"].append(cell_mean(tokens, b, scene.text.row, scene.text.col, scene.grid))
                 labels["word"].append(self.classes["word"].index(scene.text.word))
             feats["count"].append(tokens[b].mean(0))
             labels["count"].append(scene.count)

@@ -211,10 +211,8 @@ def probe_features(tokens: torch.Tensor, scenes: Sequence) -> dict[str, tuple[to
     * colour, shape: the tokens of each object's grid cell (one row per object);
     * word: the tokens of the rendered word's cell (scenes with a word).
     """
-    from lynxlib.backbones.tower import cell_rows
+    from lynxlib.backbones.cells import cell_mean
 
-    n, length, dim = tokens.shape
-    g = int(round((length - 1) ** 0.5))
     patches = tokens[:, 1:]
     pooled = patches.mean(dim=1)
     out: dict[str, tuple[list, list]] = {"place": ([], []), "count": ([], []), "colour": ([], []),
@@ -223,11 +221,11 @@ def probe_features(tokens: torch.Tensor, scenes: Sequence) -> dict[str, tuple[to
         out["place"][0].append(pooled[i]); out["place"][1].append(scene.place)
         out["count"][0].append(pooled[i]); out["count"][1].append(scene.count)
         for obj in scene.objects:
-            cell = patches[i, cell_rows(g, obj.row, obj.col, scene.grid)].mean(0)
+            cell = cell_mean(patches, i, obj.row, obj.col, scene.grid)
             out["colour"][0].append(cell); out["colour"][1].append(obj.colour)
             out["shape"][0].append(cell); out["shape"][1].append(obj.shape)
         if scene.text is not None:
-            cell = patches[i, cell_rows(g, scene.text.row, scene.text.col, scene.grid)].mean(0)
+            cell = cell_mean(patches, i, scene.text.row, scene.text.col, scene.grid)
             out["word"][0].append(cell); out["word"][1].append(scene.text.word)
     return {task: (torch.stack(x), y) for task, (x, y) in out.items() if x}
 

@@ -42,6 +42,7 @@ from open_clip.loss import ClipLoss
 from tqdm import tqdm
 
 from lynxlib.backbones.attributes import AttributeHeads
+from lynxlib.backbones.cells import cell_rows
 from lynxlib.backbones.common import adamw, rng, torch_seed, warmup_cosine
 from lynxlib.backbones.hard_negatives import caption_pairs, hard_negative_loss
 from lynxlib.runs import show_progress
@@ -133,14 +134,6 @@ class WordHead(torch.nn.Module):
         return self.proj(self.norm(tokens.mean(dim=1)))
 
 
-def cell_rows(grid_side: int, row: int, col: int, grid: int) -> list[int]:
-    """Indices (row-major, class token excluded) of the patch tokens whose centres lie in scene cell (row, col)."""
-    centres = (np.arange(grid_side) + 0.5) / grid_side
-    rows = np.nonzero((centres >= row / grid) & (centres < (row + 1) / grid))[0]
-    cols = np.nonzero((centres >= col / grid) & (centres < (col + 1) / grid))[0]
-    return [int(r * grid_side + c) for r in rows for c in cols]
-
-
 def grounded_items(scenes: Sequence, rows: Sequence[int], grid_side: int) -> tuple[list[tuple[int, list[int]]], list[str]]:
     """Each object (and rendered word) of ``scenes[rows]`` as (batch row, its cell's token indices) and
     the words a caption says about it ("large red circle", 'sign "car"')."""
@@ -183,7 +176,9 @@ def train_tower(cfg: Config, clip, tok, images: dict[int, np.ndarray], captions:
 
     Batches alternate resolutions (every ``tower_high_every``-th at the highest size given); the
     loss is ClipLoss on the pooled embedding plus ``tower_token_loss`` x ClipLoss on the pooled
-    feature-layer tokens. Returns the model (eval mode) and its per-step losses.
+    feature-layer tokens, the caption-word and grounded-word heads, and ``tower_attr_loss`` x the
+    per-attribute heads (:mod:`lynxlib.backbones.attributes`). Returns the model (eval mode) and its
+    per-step losses.
     """
     bb = cfg.backbones
     torch_seed(bb.seed, "tower")
