@@ -12,7 +12,7 @@ at lr 5e-4. Setups, from easiest to what stage 0 does:
 * ``vit_whole_patch``: the ViT on whole images, the mean of the object's cell tokens (what the probes
   and the grounded loss use);
 * ``vit_whole_conv``: the same with the conv stem (``vision.stem: conv``);
-* ``vit_whole_conv_multi``: the same with colour, size and count heads beside shape (stage 0 trains
+* ``vit_whole_conv_multi``: the same with colour and size heads beside shape (stage 0 trains
   several attributes at once).
 
 Prints the running train accuracy every 50 steps and the held-out accuracy on the last 512 training
@@ -30,7 +30,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from lynxlib.backbones.cells import cell_mean  # noqa: E402
+from lynxlib.backbones.cells import cell_mean, cell_pixels  # noqa: E402
 from lynxlib.backbones.tower import visual_forward, world_pairs  # noqa: E402
 from lynxlib.config import load  # noqa: E402
 from lynxlib.runs import env_info, resolve, set_threads, write_json  # noqa: E402
@@ -49,11 +49,9 @@ def object_labels(scenes, rows) -> list[tuple[int, object]]:
 
 def crops(images: np.ndarray, scenes, rows) -> tuple[torch.Tensor, torch.Tensor]:
     """Each object's grid cell cut out of its (N, S, S, 3) image: (M, 3, c, c) pixels, (M,) shape ids."""
-    side = images.shape[1] // scenes[0].grid
     out, labels = [], []
     for b, obj in object_labels(scenes, rows):
-        img = images[rows[b]]
-        out.append(img[obj.row * side:(obj.row + 1) * side, obj.col * side:(obj.col + 1) * side])
+        out.append(cell_pixels(images[rows[b]], obj.row, obj.col, scenes[rows[b]].grid))
         labels.append(SHAPES.index(obj.shape))
     return to_pixel_values(np.stack(out)), torch.tensor(labels)
 

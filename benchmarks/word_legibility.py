@@ -22,6 +22,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from lynxlib.backbones.cells import cell_pixels  # noqa: E402
 from lynxlib.backbones.tower import world_pairs  # noqa: E402
 from lynxlib.config import load  # noqa: E402
 from lynxlib.runs import env_info, resolve, set_threads, write_json  # noqa: E402
@@ -32,9 +33,7 @@ from lynxlib.world import WorldStore, match_word, read_word, text_box  # noqa: E
 
 def cell_crops(images: np.ndarray, scenes) -> torch.Tensor:
     """Each scene's word cell: (N, 3, c, c) CLIP-normalised pixels."""
-    side = images.shape[1] // scenes[0].grid
-    crops = [images[i][s.text.row * side:(s.text.row + 1) * side, s.text.col * side:(s.text.col + 1) * side]
-             for i, s in enumerate(scenes)]
+    crops = [cell_pixels(images[i], s.text.row, s.text.col, s.grid) for i, s in enumerate(scenes)]
     return to_pixel_values(np.stack(crops))
 
 

@@ -1,5 +1,6 @@
 """Stage 0's attribute heads (backbones.tower_attr_loss): the right cells and labels, the word only
 where it is legible, a loss that trains, and stage keys untouched while the heads are off."""
+import numpy as np
 import torch
 
 from lynxlib.backbones.attributes import AttributeHeads
@@ -62,3 +63,10 @@ def test_attr_loss_off_keeps_stage_keys_and_on_changes_them():
     on = load("params/smoke.yaml", backbones={"tower_attr_loss": 1.0})
     for stage in ("backbones", "pretrain_low", "eval"):
         assert stage_key(base, stage) == stage_key(off, stage) != stage_key(on, stage)
+
+
+def test_cell_pixels_cuts_the_cell_the_tokens_cover():
+    from lynxlib.backbones.cells import cell_pixels
+
+    image = np.arange(12 * 12 * 3).reshape(12, 12, 3)
+    assert np.array_equal(cell_pixels(image, 1, 2, 3), image[4:8, 8:12])

@@ -1,4 +1,4 @@
-"""Scene grid cells on the tower's patch grid: which tokens lie in a cell, and their mean."""
+"""Scene grid cells: which of the tower's patch tokens lie in a cell, their mean, and the cell's pixels."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,3 +17,9 @@ def cell_mean(patches: torch.Tensor, b: int, row: int, col: int, grid: int) -> t
     """Mean of image ``b``'s patch tokens (B, g*g, D) (class token excluded) in scene cell (row, col): (D,)"""
     side = int(round(patches.shape[1] ** 0.5))
     return patches[b, cell_rows(side, row, col, grid)].mean(0)
+
+
+def cell_pixels(image: np.ndarray, row: int, col: int, grid: int) -> np.ndarray:
+    """Scene cell (row, col) cut out of one (S, S, 3) image: (S // grid, S // grid, 3)."""
+    side = image.shape[0] // grid
+    return image[row * side:(row + 1) * side, col * side:(col + 1) * side]
