@@ -17,23 +17,8 @@ import platform
 import time
 from pathlib import Path
 
-import yaml
-
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-def parse_sets(items: list[str]) -> dict:
-    """``a.b=1`` pairs -> nested overrides (values parsed as YAML)."""
-    out: dict = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        node = out
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
-    return out
 
 
 def gate_table(gates: dict) -> str:
@@ -67,10 +52,10 @@ def main() -> None:
     import torch
 
     from lynxlib.backbones import train_backbones
-    from lynxlib.config import load, to_dict
+    from lynxlib.config import dotted_overrides, load, to_dict
     from lynxlib.world import WorldStore, write_world
 
-    overrides = parse_sets(args.set)
+    overrides = dotted_overrides(args.set)
     if args.threads:
         overrides["threads"] = args.threads
     cfg = load(args.params, **overrides)

@@ -102,7 +102,7 @@ class LynxModel(nn.Module):
                 raise ValueError("visual samples need pixel_values or vision_tokens")
             tokens = self.tower.encode_frames(as_frames(pixel_values, 4))
         tokens = tokens.to(self.resampler.latents.dtype)  # a bf16 tower feeding an fp32 resampler
-        return self.resampler(self.frame_pos(tokens))
+        return self.resampler(self.frame_pos(tokens), frames=tokens.shape[1])
 
     def _visual_rows(self, media_in: torch.Tensor | None, has: torch.Tensor, **vision) -> torch.Tensor | None:
         """The resampled tokens of the visual rows only: (n_visual, Q, D), or None if there are none."""

@@ -6,11 +6,21 @@ Lynx (Sec. 2.2 and the released config): 32 latents, depth 3, the latents living
 Media and latents have different widths here, so keys/values come from two projections whose
 outputs are concatenated along the sequence: the same attention as Flamingo's single ``to_kv`` on
 the concatenation when the widths match.
+
+``locality > 0`` (off in Flamingo and Lynx) adds a spatial prior to the media attention: the first
+``s * s`` latents (``s = isqrt(num_latents)``) are anchored on an ``s x s`` grid over the image and their
+logit for a patch token is lowered by ``gain * d^2 / (2 sigma^2)`` (``d``: anchor-to-patch distance in
+image units, ``sigma``: the anchor spacing; ``gain`` per head, learned, starts at ``locality``). The
+other latents, the class tokens and the latent-to-latent keys carry no prior. Why: a resampler whose
+queries start uniform pools the image, and a caption loss does not teach it where things are
+(Honeybee, Cha et al. 2023, on resamplers losing locality; README, "Calibrating the tiny world").
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+import math
+
 from einops import rearrange, repeat
 from torch import nn
 
@@ -18,10 +28,37 @@ from lynxlib.config import ResamplerConfig
 from lynxlib.xattn import feed_forward
 
 
-class PerceiverAttention(nn.Module):
-    """Latents (queries) attend to the media and to themselves."""
+def anchor_positions(num_latents: int) -> torch.Tensor:
+    """Centres of an ``s x s`` grid over the unit square, ``s = isqrt(num_latents)``: (s*s, 2) as (row, col)."""
+    side = math.isqrt(num_latents)
+    centres = (torch.arange(side) + 0.5) / side
+    return torch.cartesian_prod(centres, centres)
 
-    def __init__(self, *, dim: int, dim_media: int, heads: int, dim_head: int):
+
+def patch_positions(tokens_per_frame: int) -> tuple[torch.Tensor, int]:
+    """Patch-centre positions of one frame's tokens, class token first: ((N - 1, 2), first patch index)."""
+    for first in (1, 0):  # towers here put a class token first; accept a tower without one
+        side = math.isqrt(tokens_per_frame - first)
+        if side * side == tokens_per_frame - first:
+            return anchor_positions(side * side), first
+    raise ValueError(f"a locality prior needs square patch grids: {tokens_per_frame} tokens per frame is "
+                     "neither g*g nor 1 + g*g")
+
+
+def locality_logits(num_latents: int, tokens_per_frame: int, frames: int) -> torch.Tensor:
+    """(Q, F*N) prior: -d^2 / (2 sigma^2) between anchored latents and patch tokens, 0 elsewhere."""
+    anchors = anchor_positions(num_latents)
+    patches, first = patch_positions(tokens_per_frame)
+    sigma = 1.0 / math.isqrt(num_latents)
+    prior = torch.zeros(num_latents, tokens_per_frame)
+    prior[:len(anchors), first:] = -torch.cdist(anchors, patches).square() / (2 * sigma**2)
+    return prior.repeat(1, frames)
+
+
+class PerceiverAttention(nn.Module):
+    """Latents (queries) attend to the media and to themselves (with an optional locality prior)."""
+
+    def __init__(self, *, dim: int, dim_media: int, heads: int, dim_head: int, locality: float = 0.0):
         super().__init__()
         inner = heads * dim_head
         self.heads = heads
@@ -31,15 +68,32 @@ class PerceiverAttention(nn.Module):
         self.to_kv_media = nn.Linear(dim_media, inner * 2, bias=False)
         self.to_kv_latents = nn.Linear(dim, inner * 2, bias=False)
         self.to_out = nn.Linear(inner, dim, bias=False)
+        # a parameter only when asked, so checkpoints of the plain resampler load unchanged
+        self.locality_gain = nn.Parameter(torch.full((heads,), float(locality))) if locality > 0 else None
 
-    def forward(self, media, latents):
-        """media (B, N, Dv), latents (B, Q, D) -> (B, Q, D)"""
+    def project(self, media, latents, prior=None):
+        """media (B, N, Dv), latents (B, Q, D) -> q (B, h, Q, d), k and v (B, h, N+Q, d), logit bias (h, Q, N+Q) | None"""
         media, latents = self.norm_media(media), self.norm_latents(latents)
         kv = torch.cat([self.to_kv_media(media), self.to_kv_latents(latents)], dim=1)  # (B, N+Q, 2*inner)
         q = rearrange(self.to_q(latents), "b q (h d) -> b h q d", h=self.heads)
         k, v = rearrange(kv, "b n (two h d) -> two b h n d", two=2, h=self.heads)
-        out = F.scaled_dot_product_attention(q, k, v)
+        bias = None
+        if self.locality_gain is not None and prior is not None:
+            prior = F.pad(prior, (0, latents.shape[1])).to(q.dtype)  # latent keys: no prior; (Q, N+Q)
+            bias = self.locality_gain.to(q.dtype)[:, None, None] * prior
+        return q, k, v, bias
+
+    def forward(self, media, latents, prior=None):
+        """media (B, N, Dv), latents (B, Q, D), prior (Q, N) or None -> (B, Q, D)"""
+        q, k, v, bias = self.project(media, latents, prior)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         return self.to_out(rearrange(out, "b h q d -> b q (h d)"))
+
+    def weights(self, media, latents, prior=None) -> torch.Tensor:
+        """The attention weights forward uses (diagnostics): (B, h, Q, N+Q), rows sum to 1."""
+        q, k, _, bias = self.project(media, latents, prior)
+        logits = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+        return (logits if bias is None else logits + bias).softmax(-1)
 
 
 class PerceiverResampler(nn.Module):
@@ -49,20 +103,40 @@ class PerceiverResampler(nn.Module):
         super().__init__()
         self.latents = nn.Parameter(torch.randn(cfg.num_latents, dim))  # Flamingo: N(0, 1)
         self.layers = nn.ModuleList(
-            nn.ModuleList([PerceiverAttention(dim=dim, dim_media=dim_media, heads=cfg.heads, dim_head=cfg.dim_head),
+            nn.ModuleList([PerceiverAttention(dim=dim, dim_media=dim_media, heads=cfg.heads, dim_head=cfg.dim_head,
+                                              locality=cfg.locality),
                            feed_forward(dim, cfg.ff_mult)])
             for _ in range(cfg.depth)
         )
         self.norm = nn.LayerNorm(dim)
+        self.locality = cfg.locality
 
     @property
     def num_latents(self) -> int:
         return self.latents.shape[0]
 
-    def forward(self, media):
-        """(B, N, Dv) -> (B, Q, D)"""
-        latents = repeat(self.latents, "q d -> b q d", b=media.shape[0])
+    def prior(self, media: torch.Tensor, frames: int) -> torch.Tensor | None:
+        """The locality prior (Q, F*N) for media (B, F*N, Dv), or None without one."""
+        if self.locality <= 0:
+            return None
+        if media.shape[1] % frames:
+            raise ValueError(f"{media.shape[1]} media tokens do not split into {frames} frames")
+        return locality_logits(self.num_latents, media.shape[1] // frames, frames).to(media.device)
+
+    @torch.no_grad()
+    def attention_maps(self, media, frames: int = 1) -> list[torch.Tensor]:
+        """Each layer's attention weights (B, h, Q, F*N + Q) on the way through (diagnostics)."""
+        latents, prior, maps = repeat(self.latents, "q d -> b q d", b=media.shape[0]), self.prior(media, frames), []
         for attn, ff in self.layers:
-            latents = latents + attn(media, latents)
+            maps.append(attn.weights(media, latents, prior))
+            latents = latents + attn(media, latents, prior)
+            latents = latents + ff(latents)
+        return maps
+
+    def forward(self, media, frames: int = 1):
+        """(B, F*N, Dv) (``frames`` frames of N tokens each, concatenated) -> (B, Q, D)"""
+        latents, prior = repeat(self.latents, "q d -> b q d", b=media.shape[0]), self.prior(media, frames)
+        for attn, ff in self.layers:
+            latents = latents + attn(media, latents, prior)
             latents = latents + ff(latents)
         return self.norm(latents)

@@ -23,12 +23,22 @@ STAGES = ("world", "backbones", "pretrain_low", "pretrain_high", "instruct", "ev
 
 # Keys added after artifacts were trained without them: at these values (the behaviour before the key
 # existed) they stay out of the stage key, so those artifacts, and every stage after them, keep theirs.
-LATER_KEYS: dict[tuple[str, str], object] = {("vision", "stem"): "patch", ("backbones", "tower_attr_loss"): 0.0}
+# A key is (section, dotted path inside it).
+LATER_KEYS: dict[tuple[str, str], object] = {("vision", "stem"): "patch", ("backbones", "tower_attr_loss"): 0.0,
+                                             ("model", "resampler.locality"): 0.0}
 
 
 def _keyed(cfg: Config, section: str) -> dict:
     """``asdict(cfg.<section>)`` less the later keys at their old behaviour."""
-    return {k: v for k, v in asdict(getattr(cfg, section)).items() if LATER_KEYS.get((section, k), object()) != v}
+    out = asdict(getattr(cfg, section))
+    for (sec, dotted), old in LATER_KEYS.items():
+        *parents, leaf = dotted.split(".")
+        node = out if sec == section else {}
+        for part in parents:
+            node = node.get(part, {})
+        if leaf in node and node[leaf] == old:
+            del node[leaf]
+    return out
 
 
 def _sections(cfg: Config, stage: str) -> dict:
@@ -44,7 +54,7 @@ def _sections(cfg: Config, stage: str) -> dict:
     if stage in ("pretrain_low", "pretrain_high", "instruct"):
         # mixture_from is resolved into mixture at load: how a mixture was written never changes a result
         stage_cfg = {k: v for k, v in asdict(getattr(cfg, stage)).items() if k != "mixture_from"}
-        return {"seed": cfg.seed, "backbone": cfg.lm.backbone, "model": asdict(cfg.model), "stage": stage_cfg}
+        return {"seed": cfg.seed, "backbone": cfg.lm.backbone, "model": _keyed(cfg, "model"), "stage": stage_cfg}
     if stage == "eval":
         return {"eval": asdict(cfg.eval), "generation": asdict(cfg.generation)}
     raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")

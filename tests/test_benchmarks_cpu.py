@@ -129,3 +129,24 @@ def test_word_legibility_reads_high_resolution_words(tmp_path):
         assert all(0 <= r[k] <= 1 for k in ("letter_reader", "closed_set_match", "cnn"))
     assert res["results"][high]["letter_reader"] == 1.0
     assert res["results"][low]["letter_reader"] < 0.5
+
+
+def test_bridge_probe_reads_latents_beside_tower_tokens(results):
+    """benchmarks/bridge_probe.py at smoke on the fixture's stage 0, resampler as initialised with a locality
+    prior: every attribute probed from every readout, and one attention row per resampler layer."""
+    from lynxlib.config import load
+
+    out = results["tmp"] / "bridge.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bridge_probe.py"), "--params", "params/smoke.yaml",
+           "--threads", "1", "--out-root", str(results["tmp"] / "out"), "--scenes", "40",
+           "--set", "model.resampler.locality=2", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res["locality"] == 2 and res["scenes"] == 40
+    assert {(r["attribute"], r["readout"]) for r in res["probes"]} == {
+        (a, r) for a in ("occupied", "shape", "colour") for r in ("cell_mean", "latents", "pooled")}
+    assert all(0 <= r["acc"] <= 1 and 0 < r["majority"] <= 1 and r["cells"] > 0 for r in res["probes"])
+    depth = load("params/smoke.yaml").model.resampler.depth
+    assert [r["layer"] for r in res["attention"]] == list(range(depth))
+    assert all(0 < r["entropy"] <= r["uniform"] + 1e-6 for r in res["attention"])

@@ -7,8 +7,8 @@ and the nearest valid key; a value of the wrong type names the expected type.
 
 ``schema``: the dataclasses and value choices. ``loading``: merge, check, resolve, hash.
 """
-from lynxlib.config.loading import (ConfigError, config_hash, deep_merge, dump, from_dict, load, read_yaml,
-                                    to_dict, validate, variant_path)
+from lynxlib.config.loading import (ConfigError, config_hash, deep_merge, dotted_overrides, dump, from_dict, load,
+                                   read_yaml, to_dict, validate, variant_path)
 from lynxlib.config.schema import (CHOICES, STAGE_CHOICES, TRAINING_STAGES, TEXT_ONLY_TASKS, TRAINABLE_GROUPS,
                                    AdapterConfig, BackbonesConfig, Config, DataConfig, EvalConfig,
                                    GenerationConfig, LMConfig, ModelConfig, ResamplerConfig, StageConfig,
@@ -17,5 +17,5 @@ from lynxlib.config.schema import (CHOICES, STAGE_CHOICES, TRAINING_STAGES, TEXT
 __all__ = ["CHOICES", "STAGE_CHOICES", "TRAINING_STAGES", "TEXT_ONLY_TASKS", "TRAINABLE_GROUPS", "AdapterConfig",
            "BackbonesConfig", "Config", "ConfigError", "DataConfig", "EvalConfig", "GenerationConfig", "LMConfig",
            "ModelConfig", "ResamplerConfig", "StageConfig", "StudyConfig", "TokenizerConfig", "VisionConfig",
-           "WorldConfig", "XAttnConfig", "config_hash", "deep_merge", "dump", "from_dict", "load", "read_yaml",
+           "WorldConfig", "XAttnConfig", "config_hash", "deep_merge", "dotted_overrides", "dump", "from_dict", "load", "read_yaml",
            "to_dict", "validate", "variant_path"]

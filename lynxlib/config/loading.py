@@ -112,6 +112,23 @@ def validate(cfg: Config) -> None:
                           "no vision.checkpoint)")
     if cfg.world.image_size_high < cfg.world.image_size_low:
         raise ConfigError("world.image_size_high must be >= world.image_size_low")
+    if cfg.model.resampler.locality < 0:
+        raise ConfigError(f"model.resampler.locality: {cfg.model.resampler.locality} must be >= 0 (0: no prior)")
+
+
+def dotted_overrides(items: list[str]) -> dict:
+    """``["a.b=1", ...]`` (command-line ``--set``) -> nested overrides for :func:`load`, values parsed as YAML."""
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r}: expected key.path=value")
+        node = out
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    return out
 
 
 def read_yaml(path: str | Path) -> dict:

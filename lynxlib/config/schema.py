@@ -93,6 +93,7 @@ class ResamplerConfig:
     heads: int = 8
     dim_head: int = 64
     ff_mult: int = 4
+    locality: float = 0.0              # spatial prior on the media attention (0: Flamingo/Lynx; lynxlib.resampler)
 
 
 @dataclass
