@@ -72,7 +72,7 @@ class PerceiverAttention(nn.Module):
         self.locality_gain = nn.Parameter(torch.full((heads,), float(locality))) if locality > 0 else None
 
     def project(self, media, latents, prior=None):
-        """media (B, N, Dv), latents (B, Q, D) -> q (B, h, Q, d), k and v (B, h, N+Q, d), logit bias (h, Q, N+Q) | None"""
+        """media (B, N, Dv), latents (B, Q, D) -> q (B, h, Q, d), k, v (B, h, N+Q, d), bias (h, Q, N+Q) or None"""
         media, latents = self.norm_media(media), self.norm_latents(latents)
         kv = torch.cat([self.to_kv_media(media), self.to_kv_latents(latents)], dim=1)  # (B, N+Q, 2*inner)
         q = rearrange(self.to_q(latents), "b q (h d) -> b h q d", h=self.heads)

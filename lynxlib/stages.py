@@ -54,7 +54,10 @@ def _sections(cfg: Config, stage: str) -> dict:
     if stage in ("pretrain_low", "pretrain_high", "instruct"):
         # mixture_from is resolved into mixture at load: how a mixture was written never changes a result
         stage_cfg = {k: v for k, v in asdict(getattr(cfg, stage)).items() if k != "mixture_from"}
-        return {"seed": cfg.seed, "backbone": cfg.lm.backbone, "model": _keyed(cfg, "model"), "stage": stage_cfg}
+        model = _keyed(cfg, "model")
+        if cfg.model.blind:  # no resampler: its locality prior cannot change a blind run
+            model["resampler"].pop("locality", None)
+        return {"seed": cfg.seed, "backbone": cfg.lm.backbone, "model": model, "stage": stage_cfg}
     if stage == "eval":
         return {"eval": asdict(cfg.eval), "generation": asdict(cfg.generation)}
     raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")

@@ -82,6 +82,9 @@ def test_default_locality_keeps_stage_keys_and_a_prior_changes_them():
         assert stage_key(off, stage) == stage_key(base, stage)
         assert stage_key(on, stage) != stage_key(base, stage)
     assert stage_key(on, "backbones") == stage_key(base, "backbones")
+    blind = load("params/smoke.yaml", "blind")
+    blind_on = load("params/smoke.yaml", "blind", model={"resampler": {"locality": 2.0}})
+    assert stage_key(blind_on, "instruct") == stage_key(blind, "instruct")  # nothing to anchor in a blind model
     assert dataclasses.asdict(base.model.resampler)["locality"] == 0.0
 
 
