@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/visual_use.py --params params/tiny.yaml --variant ours \
         [--after pretrain_low,pretrain_high] [--init DIR,...] \
         [--train-mixture vqa_color:1,vqa_place:1 --train-steps 300 --lr 2e-3 --resolution high] \
-        [--trainable adapters,frame_pos] \
+        [--trainable adapters,frame_pos] [--set model.resampler.locality=2] \
         [--tasks caption_pair,vqa_place,...] [--batches 3] [--threads 1] [--out FILE.json] [--eval-dir DIR]
 
 The model is the variant's, with the weights of the finished stages ``--after`` (content-addressed
@@ -30,7 +30,7 @@ os.environ.setdefault("DS_ACCELERATOR", "cpu")
 
 from lynxlib import pipeline as P  # noqa: E402
 from lynxlib.build import freeze_for_stage  # noqa: E402
-from lynxlib.config import load  # noqa: E402
+from lynxlib.config import dotted_overrides, load  # noqa: E402
 from lynxlib.data import MixtureBatches, PromptFormatter  # noqa: E402
 from lynxlib.evaluate.visual_use import visual_use_table  # noqa: E402
 from lynxlib.runs import env_info, set_threads, write_json  # noqa: E402
@@ -50,6 +50,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--params", default="params/tiny.yaml")
     ap.add_argument("--variant", default="ours")
+    ap.add_argument("--set", action="append", default=[], help="override, e.g. model.resampler.locality=2")
     ap.add_argument("--out-root", default="outputs")
     ap.add_argument("--after", default="", help="finished stages whose weights to load, oldest first")
     ap.add_argument("--init", default="", help="run folders (with final/) to load after --after")
@@ -67,7 +68,7 @@ def main() -> None:
     args = ap.parse_args()
     set_threads(args.threads)
 
-    cfg = load(args.params, args.variant)
+    cfg = load(args.params, args.variant, **dotted_overrides(args.set))
     world, backbones = P.ensure_world(cfg, args.out_root), P.load_backbones(cfg, args.out_root)
     model = P.build_run_model(cfg, backbones, after=[s for s in args.after.split(",") if s], out_root=args.out_root)
     for folder in [f for f in args.init.split(",") if f]:

@@ -150,3 +150,26 @@ def test_bridge_probe_reads_latents_beside_tower_tokens(results):
     depth = load("params/smoke.yaml").model.resampler.depth
     assert [r["layer"] for r in res["attention"]] == list(range(depth))
     assert all(0 < r["entropy"] <= r["uniform"] + 1e-6 for r in res["attention"])
+
+
+def test_colour_binding_splits_an_evaluation_by_colours_in_the_image(tmp_path):
+    """benchmarks/colour_binding.py on a predictions file that is right exactly on the smoke set's
+    one-colour images: accuracy 1 there, 0 elsewhere."""
+    from lynxlib.config import load
+    from lynxlib.evaluate.bridge import colours_present
+    from lynxlib.world.evalsets import open_vqa_mini
+
+    records, _, scenes, _ = open_vqa_mini(load("params/smoke.yaml").world)
+    rows = [{"part": "openvqa", "kind": "image", "category": r["class"], "uid": f"openvqa/image/{k}",
+             "correct": colours_present(scenes[k]) == 1} for k, r in enumerate(records)]
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "binding.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "colour_binding.py"), "--params", "params/smoke.yaml",
+           str(tmp_path / "eval"), "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    table = json.loads(out.read_text())["results"][str(tmp_path / "eval")]
+    n_colour = sum(r["class"] == "Color" for r in records)
+    assert sum(r["n"] for r in table) == n_colour > 0
+    assert all(r["accuracy"] == (1.0 if r["colours"] == 1 else 0.0) for r in table)

@@ -2,10 +2,12 @@
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 import torch
 
 from lynxlib.config import ResamplerConfig
-from lynxlib.evaluate.bridge import attention_summary, cell_labels, cell_probe_table, pca_project
+from lynxlib.evaluate.bridge import (attention_summary, cell_labels, cell_probe_table, colour_by_choices,
+                                    colours_present, pca_project)
 from lynxlib.resampler import PerceiverResampler
 
 COLOURS = ("red", "blue", "green", "white")
@@ -21,9 +23,15 @@ class Obj:
 
 
 @dataclass
+class Group:
+    colour: str
+
+
+@dataclass
 class Scene:
     objects: list
     grid: int = 2
+    group: Group | None = None
 
 
 def scenes_and_tokens(n: int = 400, dim: int = 24):
@@ -86,3 +94,18 @@ def test_attention_summary_sees_the_locality_prior_sharpen_attention():
     assert (rows[0.0]["entropy"] <= rows[0.0]["uniform"] + 1e-6).all()
     assert (rows[8.0]["entropy"] < rows[0.0]["entropy"] - 0.5).all()
     assert ((rows[0.0]["media_share"] > 0) & (rows[0.0]["media_share"] < 1)).all()
+
+
+def test_colour_accuracy_is_split_by_the_colours_in_the_image():
+    scenes = [Scene([Obj("star", "red", 0, 0)]),                                   # 1 colour
+              Scene([Obj("star", "red", 0, 0), Obj("circle", "red", 1, 1)], group=Group("blue")),  # 2
+              Scene([Obj("star", "red", 0, 0), Obj("circle", "blue", 1, 1)], group=Group("white"))]  # 3
+    assert [colours_present(s) for s in scenes] == [1, 2, 3]
+    pred = [{"part": "openvqa", "kind": "image", "category": "Color", "uid": f"openvqa/image/{k}", "correct": ok}
+            for k, ok in ((0, True), (1, True), (1, False), (2, False))]
+    pred.append({"part": "openvqa", "kind": "image", "category": "Place", "uid": "openvqa/image/2", "correct": True})
+    table = colour_by_choices(pred, scenes).set_index("colours")
+    assert table["n"].tolist() == [1, 2, 1] and table["accuracy"].tolist() == [1.0, 0.5, 0.0]
+    assert table.loc[3, "one_in_k"] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="no Open-VQA-mini image Color"):
+        colour_by_choices(pred[-1:], scenes)

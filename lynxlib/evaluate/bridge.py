@@ -95,3 +95,25 @@ def attention_summary(resampler, media: torch.Tensor, frames: int = 1) -> pd.Dat
         rows.append({"layer": layer, "entropy": float(entropy.mean()), "uniform": math.log(media.shape[1]),
                      "media_share": float(share.mean()), "max_weight": float(p.amax(-1).mean())})
     return pd.DataFrame(rows)
+
+
+def colours_present(scene) -> int:
+    """Distinct colours drawn in a scene (objects and the countable group)."""
+    return len({o.colour for o in scene.objects} | ({scene.group.colour} if scene.group else set()))
+
+
+def colour_by_choices(predictions: Sequence[dict], scenes: Sequence) -> pd.DataFrame:
+    """Open-VQA-mini Color accuracy by the number of colours in the image, beside 1/k.
+
+    ``predictions``: the evaluation's ``predictions.jsonl`` rows (uid ``openvqa/image/<k>``: scene k).
+    A model that knows which colours the image holds but not which object has which lands near 1/k: it
+    names *a* colour of the image, not the one of the object the question names.
+    """
+    rows = [(colours_present(scenes[int(p["uid"].rsplit("/", 1)[1])]), bool(p["correct"])) for p in predictions
+            if p["part"] == "openvqa" and p["kind"] == "image" and p["category"] == "Color"]
+    if not rows:
+        raise ValueError("no Open-VQA-mini image Color predictions in the rows given")
+    table = pd.DataFrame(rows, columns=["colours", "correct"]).groupby("colours")["correct"].agg(["sum", "count"])
+    table["accuracy"] = table["sum"] / table["count"]
+    table["one_in_k"] = 1 / table.index
+    return table.rename(columns={"sum": "correct", "count": "n"}).reset_index()
