@@ -32,11 +32,13 @@ def _keyed(cfg: Config, section: str) -> dict:
     """``asdict(cfg.<section>)`` less the later keys at their old behaviour."""
     out = asdict(getattr(cfg, section))
     for (sec, dotted), old in LATER_KEYS.items():
+        if sec != section:
+            continue
         *parents, leaf = dotted.split(".")
-        node = out if sec == section else {}
+        node = out
         for part in parents:
-            node = node.get(part, {})
-        if leaf in node and node[leaf] == old:
+            node = node[part]
+        if node[leaf] == old:
             del node[leaf]
     return out
 

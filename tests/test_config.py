@@ -119,3 +119,11 @@ def test_text_only_tasks_match_the_world_registry():
 def test_unknown_mixture_source_names_the_stage():
     with pytest.raises(config.ConfigError, match="pretrain_low.mixture_from: 'instruct'"):
         config.load("params/smoke.yaml", "ours", pretrain_low={"mixture_from": "instruct"})
+
+
+def test_dotted_overrides_nest_and_parse_yaml_values():
+    got = config.dotted_overrides(["model.resampler.locality=2", "instruct.trainable=[resampler, lm]", "seed=3"])
+    assert got == {"model": {"resampler": {"locality": 2}}, "instruct": {"trainable": ["resampler", "lm"]}, "seed": 3}
+    assert config.load("params/smoke.yaml", **got).model.resampler.locality == 2.0
+    with pytest.raises(config.ConfigError, match="'locality': expected key.path=value"):
+        config.dotted_overrides(["locality"])
