@@ -17,10 +17,10 @@ queries start uniform pools the image, and a caption loss does not teach it wher
 """
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
 import math
 
+import torch
+import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import nn
 
