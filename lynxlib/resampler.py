@@ -17,6 +17,7 @@ queries start uniform pools the image, and a caption loss does not teach it wher
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -45,6 +46,7 @@ def patch_positions(tokens_per_frame: int) -> tuple[torch.Tensor, int]:
                      "neither g*g nor 1 + g*g")
 
 
+@functools.lru_cache(maxsize=16)  # one per (Q, N, F): not recomputed every step; callers never write to it
 def locality_logits(num_latents: int, tokens_per_frame: int, frames: int) -> torch.Tensor:
     """(Q, F*N) prior: -d^2 / (2 sigma^2) between anchored latents and patch tokens, 0 elsewhere."""
     anchors = anchor_positions(num_latents)
