@@ -109,3 +109,7 @@ def test_colour_accuracy_is_split_by_the_colours_in_the_image():
     assert table.loc[3, "one_in_k"] == pytest.approx(1 / 3)
     with pytest.raises(ValueError, match="no Open-VQA-mini image Color"):
         colour_by_choices(pred[-1:], scenes)
+
+
+def test_pca_takes_no_more_components_than_training_rows():
+    assert pca_project(torch.randn(10, 40), 4, 16).shape == (10, 4)

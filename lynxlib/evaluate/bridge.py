@@ -43,6 +43,7 @@ def cell_labels(scenes: Sequence, attr: str, row: int, col: int) -> tuple[list[i
 def pca_project(x: torch.Tensor, n_train: int, dims: int) -> torch.Tensor:
     """(N, D) -> (N, min(dims, D)): centred on, and projected onto the top components of, the first n_train rows."""
     mean = x[:n_train].mean(0)
+    dims = min(dims, n_train)  # no more components than training rows
     if x.shape[1] <= dims:
         return x - mean
     _, _, v = torch.pca_lowrank(x[:n_train] - mean, q=dims, center=False)
