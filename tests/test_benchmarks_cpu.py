@@ -173,3 +173,25 @@ def test_colour_binding_splits_an_evaluation_by_colours_in_the_image(tmp_path):
     n_colour = sum(r["class"] == "Color" for r in records)
     assert sum(r["n"] for r in table) == n_colour > 0
     assert all(r["accuracy"] == (1.0 if r["colours"] == 1 else 0.0) for r in table)
+
+
+def test_tower_words_trains_each_stem(tmp_path):
+    """benchmarks/tower_words.py at smoke: both stems train on the word of whole images and are scored
+    on held-out word-carrying scenes against chance."""
+    from lynxlib.config import load
+    from lynxlib.world import write_world
+
+    world = tmp_path / "world"
+    write_world(load("params/smoke.yaml").world, world, progress=False)
+    out = tmp_path / "words.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "tower_words.py"), "--params", "params/smoke.yaml",
+           "--world", str(world), "--steps", "4", "--log-every", "2", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res["size"] == load("params/smoke.yaml").world.image_size_high
+    assert set(res["results"]) == {"vit_whole_patch", "vit_whole_conv"}
+    for setup, r in res["results"].items():
+        assert [c["step"] for c in r["curve"]] == [2, 4] and r["n_heldout"] > 0, setup
+        assert 0 <= r["heldout_acc"] <= 1 and 0 < r["chance"] < 0.5, setup
+    assert "held-out" in proc.stdout
