@@ -83,20 +83,31 @@ def test_benchmarks_write_only_under_out_root(results):
     assert (bench / "features").is_dir()
 
 
-def test_tower_shapes_runs_every_setup(tmp_path):
-    """benchmarks/tower_shapes.py at smoke: each setup trains, is scored on held-out scenes, and the
-    conv-stem setups really carry the conv stem."""
+@pytest.fixture(scope="module")
+def smoke_world(tmp_path_factory) -> Path:
+    """A smoke world on disk, shared by the benchmarks that train on its scenes."""
     from lynxlib.config import load
     from lynxlib.world import write_world
 
-    world = tmp_path / "world"
+    world = tmp_path_factory.mktemp("bench_world") / "world"
     write_world(load("params/smoke.yaml").world, world, progress=False)
-    out = tmp_path / "shapes.json"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "tower_shapes.py"), "--params", "params/smoke.yaml",
-           "--world", str(world), "--steps", "4", "--log-every", "2", "--out", str(out)]
+    return world
+
+
+def run_on_world(script: str, world: Path, out: Path, *extra: str) -> tuple[dict, str]:
+    """Run benchmarks/<script> at smoke on ``world``; (its JSON, its stdout)."""
+    cmd = [sys.executable, str(ROOT / "benchmarks" / script), "--params", "params/smoke.yaml",
+           "--world", str(world), "--out", str(out), *extra]
     proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    res = json.loads(out.read_text())
+    return json.loads(out.read_text()), proc.stdout
+
+
+def test_tower_shapes_runs_every_setup(tmp_path, smoke_world):
+    """benchmarks/tower_shapes.py at smoke: each setup trains, is scored on held-out scenes, and the
+    conv-stem setups really carry the conv stem."""
+    res, stdout = run_on_world("tower_shapes.py", smoke_world, tmp_path / "shapes.json", "--steps", "4",
+                               "--log-every", "2")
     assert set(res["results"]) == {"cnn_crops", "vit_crops", "vit_whole_patch", "vit_whole_conv", "vit_whole_conv_multi"}
     assert 0 < res["majority"] <= 1
     for setup, r in res["results"].items():
@@ -105,24 +116,16 @@ def test_tower_shapes_runs_every_setup(tmp_path):
     stems = {k: r["stem"] for k, r in res["results"].items()}
     assert stems == {"cnn_crops": "none", "vit_crops": "Conv2d", "vit_whole_patch": "Conv2d",
                      "vit_whole_conv": "ConvStem", "vit_whole_conv_multi": "ConvStem"}
-    assert "held-out majority shape" in proc.stdout
+    assert "held-out majority shape" in stdout
 
 
-def test_word_legibility_reads_high_resolution_words(tmp_path):
+def test_word_legibility_reads_high_resolution_words(tmp_path, smoke_world):
     """benchmarks/word_legibility.py at smoke: per resolution, the letter reader, the closed-set
     matcher and the CNN; the strokes survive at the high resolution only."""
     from lynxlib.config import load
-    from lynxlib.world import write_world
 
     cfg = load("params/smoke.yaml")
-    world = tmp_path / "world"
-    write_world(cfg.world, world, progress=False)
-    out = tmp_path / "words.json"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "word_legibility.py"), "--params", "params/smoke.yaml",
-           "--world", str(world), "--steps", "3", "--out", str(out)]
-    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    res = json.loads(out.read_text())
+    res, _ = run_on_world("word_legibility.py", smoke_world, tmp_path / "words.json", "--steps", "3")
     low, high = str(cfg.world.image_size_low), str(cfg.world.image_size_high)
     assert set(res["results"]) == {low, high} and res["n_heldout"] > 0 and res["n_train"] > res["n_heldout"]
     for r in res["results"].values():
@@ -175,23 +178,16 @@ def test_colour_binding_splits_an_evaluation_by_colours_in_the_image(tmp_path):
     assert all(r["accuracy"] == (1.0 if r["colours"] == 1 else 0.0) for r in table)
 
 
-def test_tower_words_trains_each_stem(tmp_path):
+def test_tower_words_trains_each_stem(tmp_path, smoke_world):
     """benchmarks/tower_words.py at smoke: both stems train on the word of whole images and are scored
     on held-out word-carrying scenes against chance."""
     from lynxlib.config import load
-    from lynxlib.world import write_world
 
-    world = tmp_path / "world"
-    write_world(load("params/smoke.yaml").world, world, progress=False)
-    out = tmp_path / "words.json"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "tower_words.py"), "--params", "params/smoke.yaml",
-           "--world", str(world), "--steps", "4", "--log-every", "2", "--out", str(out)]
-    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    res = json.loads(out.read_text())
+    res, stdout = run_on_world("tower_words.py", smoke_world, tmp_path / "words.json", "--steps", "4",
+                               "--log-every", "2")
     assert res["size"] == load("params/smoke.yaml").world.image_size_high
     assert set(res["results"]) == {"vit_whole_patch", "vit_whole_conv"}
     for setup, r in res["results"].items():
         assert [c["step"] for c in r["curve"]] == [2, 4] and r["n_heldout"] > 0, setup
         assert 0 <= r["heldout_acc"] <= 1 and 0 < r["chance"] < 0.5, setup
-    assert "held-out" in proc.stdout
+    assert "held-out" in stdout
