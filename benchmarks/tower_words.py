@@ -4,7 +4,7 @@
         [--setups vit_whole_patch vit_whole_conv] [--size 128] [--threads 1] [--out FILE.json]
 
 The OCR category needs the tower's tokens to carry the word on a sign, cover or poster; stage 0's
-linear probes find it at chance in every recipe (README). This isolates the question from stage 0's
+linear probes find it at chance in every recipe (docs/calibration.md). This isolates the question from stage 0's
 other losses: the tower's ViT (as ``params`` builds it, patch or conv stem), trained from scratch on
 nothing but the word (24 classes) from the mean of the word's grid-cell tokens of whole images at
 ``--size`` px, ``--steps`` steps of 32 scenes that carry a word, Adam at lr 5e-4. Held out: the last

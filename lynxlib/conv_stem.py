@@ -12,7 +12,7 @@ one (the same ViT on object-centred crops 0.92, a 3-layer CNN on them 0.88). A s
 With colour and size heads trained beside shape, the conv-stem ViT reaches 0.34 in those 400 steps
 and 0.95 in 1,200 (easy attributes first, shape's onset delayed). In stage 0's own recipe it probes
 shape at 0.45 / 0.56 (64 / 128 px) after 1,200 steps and 0.98 / 0.99 after 2,400, or 0.96 / 0.98
-after 1,200 with :mod:`lynxlib.backbones.attributes` (README, "Calibrating the tiny world";
+after 1,200 with :mod:`lynxlib.backbones.attributes` (docs/calibration.md;
 ``benchmarks/results/stage0_tiny_convstem_*.json``). ``vision.stem`` defaults to ``patch``, which
 the study's stage keys were made with.
 

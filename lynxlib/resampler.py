@@ -13,7 +13,7 @@ logit for a patch token is lowered by ``gain * d^2 / (2 sigma^2)`` (``d``: ancho
 image units, ``sigma``: the anchor spacing; ``gain`` per head, learned, starts at ``locality``). The
 other latents, the class tokens and the latent-to-latent keys carry no prior. Why: a resampler whose
 queries start uniform pools the image, and a caption loss does not teach it where things are
-(Honeybee, Cha et al. 2023, on resamplers losing locality; README, "Calibrating the tiny world").
+(Honeybee, Cha et al. 2023, on resamplers losing locality; docs/calibration.md).
 """
 from __future__ import annotations
 

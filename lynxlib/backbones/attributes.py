@@ -7,7 +7,7 @@ attribute every attribute gets its own full-strength signal. ``benchmarks/tower_
 the effect on a conv-stem ViT with shape, colour and size heads side by side: shape 0.34 on held-out
 scenes after 400 steps, 0.95 after 1,200; in stage 0 with the conv stem, 1,200 steps, the probes read
 shape at 0.96 / 0.98 and count at 0.73 / 0.65 with these heads, 0.45 / 0.56 and 0.25 / 0.20 without
-(README, "Calibrating the tiny world").
+(docs/calibration.md).
 
 Heads (each a LayerNorm + Linear on ``feature_layer`` tokens; none is saved with the tower):
 

@@ -10,7 +10,7 @@ of held-out scenes, per grid cell:
 
 Attributes: ``occupied`` (is there an object in the cell), and the ``shape`` / ``colour`` of the
 object in an occupied cell. Latents at the ``pooled`` level mean the bridge loses where things are
-(README, "Calibrating the tiny world"). :func:`attention_summary` gives the resampler's attention
+(docs/calibration.md). :func:`attention_summary` gives the resampler's attention
 entropy per layer beside the uniform one.
 """
 from __future__ import annotations

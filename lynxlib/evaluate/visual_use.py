@@ -2,8 +2,8 @@
 of another sample (rolled by one row), teacher-forced.
 
 The gap ``shuffled - true`` (nats per answer token) is the information the answer tokens draw from the
-image. It is what located the tiny world's calibration problem (README, "Calibrating the tiny
-world"): a model that learned only the answer prior has gap 0 on every task however low its loss.
+image. It is what located the tiny world's calibration problem (docs/calibration.md): a model that
+learned only the answer prior has gap 0 on every task however low its loss.
 """
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ The corpus also holds *reading* passages: a scene's clean caption, then a questi
 answer (``WorldConfig.reading_share`` of the lines). Real LLMs arrive able to answer questions about a
 text in their context; a prefix-tuned MLLM leans on that skill, since stage 1 teaches the visual tokens
 to carry what a caption says and stage 2 only has to ask about them. A tiny LM trained on captions and
-isolated facts alone answered such questions no better with the description than without it (README,
-"Calibrating the tiny world", which also measures what the passages teach and what they do not).
+isolated facts alone answered such questions no better with the description than without it
+(docs/calibration.md, which also measures what the passages teach and what they do not).
 """
 from __future__ import annotations
 
