@@ -18,3 +18,26 @@ def smoke_cfg():
     from lynxlib.config import load
 
     return load("params/smoke.yaml", "ours")
+
+
+# The model tests' toy tokenizer, smoke config and random-init backbones (helpers: tests/model_kit.py),
+# built once per module.
+@pytest.fixture(scope="module")
+def tok():
+    from model_kit import toy_tokenizer
+
+    return toy_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    from model_kit import smoke
+
+    return smoke()
+
+
+@pytest.fixture(scope="module")
+def parts(cfg, tok):
+    from model_kit import backbones
+
+    return backbones(cfg, tok)

@@ -1,88 +1,16 @@
 """The model components at smoke shapes: tower, resampler, adapters, cross-attention, LynxModel."""
-import copy
-import random
-
 import numpy as np
 import pytest
 import torch
 
 from lynxlib.adapters import AdaptedDecoderLayer, insert_adapters, remove_adapters
-from lynxlib.build import build_lm, build_model
-from lynxlib.config import AdapterConfig, load
-from lynxlib.data import Encoded, PromptFormatter, pad_batch, pad_prompts
+from lynxlib.config import AdapterConfig
+from lynxlib.data import pad_prompts
 from lynxlib.resampler import PerceiverResampler
-from lynxlib.tokenizer import train_tokenizer
 from lynxlib.vision import VisionTower, create_clip, interpolate_pos, to_pixel_values
 from lynxlib.xattn import CrossAttnDecoderLayer
 
-WORDS = ("a the red blue green yellow circle square triangle star left right of above below is there "
-         "how many what colour shape beach forest kitchen street one two three big small near").split()
-
-
-# ------------------------------------------------------------------------------------------ helpers
-def toy_tokenizer(vocab_size: int = 512):
-    rnd = random.Random(0)
-    texts = [" ".join(rnd.choice(WORDS) for _ in range(rnd.randint(4, 12))) for _ in range(400)]
-    return train_tokenizer(texts, vocab_size=vocab_size)
-
-
-def smoke(variant: str = "ours", **overrides):
-    return load("params/smoke.yaml", variant, **overrides)
-
-
-def backbones(cfg, tok, seed: int = 0):
-    """A random-init LM and CLIP at the config's shapes (what stage 0 would hand over)."""
-    torch.manual_seed(seed)
-    lm = build_lm(cfg.lm, vocab_size=len(tok), pad_id=tok.pad_token_id, bos_id=tok.bos_token_id,
-                  eos_id=tok.eos_token_id)
-    return lm, create_clip(cfg, vocab_size=len(tok))
-
-
-def make_model(cfg, tok, *, seed: int = 0, parts=None, wake: bool = True):
-    """LynxModel in eval mode; ``wake`` makes adapters and gates non-zero so they matter."""
-    lm, clip = parts if parts is not None else backbones(cfg, tok, seed)
-    torch.manual_seed(seed + 1)
-    model = build_model(cfg, tokenizer=tok, lm=copy.deepcopy(lm), clip_visual_or_tower=copy.deepcopy(clip)).eval()
-    if wake:
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                if name.endswith("_gate"):
-                    p.fill_(0.7)
-                elif ".adapter.up." in name:
-                    p.normal_(0, 0.2)
-    return model
-
-
-def prompts(model, tok, questions, *, visual=True):
-    fmt = PromptFormatter(tokenizer=tok, template="User: {question}\nBot:", num_image_tokens=model.num_image_tokens,
-                          max_len=96)
-    return [fmt.encode_prompt([(q, "")], has_visual=visual) for q in questions]
-
-
-def train_batch(model, tok, turns, *, visual):
-    fmt = PromptFormatter(tokenizer=tok, template="User: {question}\nBot:", num_image_tokens=model.num_image_tokens,
-                          max_len=96)
-    rows = [fmt.encode([t], has_visual=v) for t, v in zip(turns, visual)]
-    return pad_batch(rows, pad_id=tok.pad_token_id, side="right")
-
-
-QUESTIONS = ["what colour is the circle", "how many", "is there a red square left of the blue triangle"]
-TURNS = [("what colour is the circle", "red"), ("how many", "three stars"), ("where is it", "on the beach")]
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return toy_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def cfg():
-    return smoke()
-
-
-@pytest.fixture(scope="module")
-def parts(cfg, tok):
-    return backbones(cfg, tok)
+from model_kit import QUESTIONS, TURNS, backbones, make_model, prompts, smoke, train_batch
 
 
 # -------------------------------------------------------------------------------------------- vision
@@ -254,50 +182,6 @@ def test_placeholder_errors(tok, parts):
         blind(**batch)
     text = pad_prompts(prompts(blind, tok, QUESTIONS[:1]), pad_id=tok.pad_token_id)
     assert blind(**text, pixel_values=torch.randn(1, 1, 3, 64, 64)).logits.shape[0] == 1  # images ignored
-
-
-def _strip(row: list[int], pad: int) -> list[int]:
-    while row and row[-1] == pad:
-        row = row[:-1]
-    return row
-
-
-@pytest.mark.parametrize("variant", ["ours", "cross_attn"])
-@pytest.mark.parametrize("num_beams", [1, 3])
-def test_batched_generation_equals_per_sample(tok, parts, variant, num_beams):
-    """Left-padded prompts of mixed lengths, one of them text-only (LLaVA issue #754 was this bug)."""
-    model = make_model(smoke(variant), tok, parts=parts)
-    with torch.no_grad():  # a loud pad embedding: any attention to padding would show in the outputs
-        model.lm.get_input_embeddings().weight[tok.pad_token_id].normal_(0, 3)
-    visual = [True, False, True]
-    rows = [prompts(model, tok, [q], visual=v)[0] for q, v in zip(QUESTIONS, visual)]
-    assert len({len(r) for r in rows}) == 3, "prompts of different lengths: left padding is exercised"
-    px, has = torch.randn(3, 1, 3, 64, 64), torch.tensor(visual)
-    batch = pad_prompts(rows, pad_id=tok.pad_token_id)
-    out = model.generate(**batch, pixel_values=px, has_visual=has, max_new_tokens=10, num_beams=num_beams)
-    assert out.shape[0] == 3 and out.shape[1] <= 10
-    pad = tok.pad_token_id
-    for i, row in enumerate(rows):
-        alone = model.generate(**pad_prompts([row], pad_id=pad), pixel_values=px[i: i + 1] if visual[i] else None,
-                               has_visual=has[i: i + 1], max_new_tokens=10, num_beams=num_beams)
-        assert _strip(out[i].tolist(), pad) == _strip(alone[0].tolist(), pad), (variant, num_beams, i)
-
-
-def test_generate_continues_forward_with_cache(tok, parts):
-    """Greedy decoding with the KV cache = argmax of full forwards (positions respect left padding)."""
-    model = make_model(smoke(), tok, parts=parts)
-    batch = pad_prompts(prompts(model, tok, QUESTIONS), pad_id=tok.pad_token_id)
-    px = torch.randn(3, 1, 3, 64, 64)
-    out = model.generate(**batch, pixel_values=px, max_new_tokens=4, eos_token_id=None)
-    ids, mask = batch["input_ids"], batch["attention_mask"]
-    for step in range(4):
-        with torch.no_grad():
-            nxt = model(input_ids=ids, attention_mask=mask, pixel_values=px).logits[:, -1].argmax(-1)
-        assert torch.equal(nxt, out[:, step])
-        ids, mask = torch.cat([ids, nxt[:, None]], 1), torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
-    with pytest.raises(ValueError, match="left-padded"):
-        right = pad_batch([Encoded(r, r) for r in prompts(model, tok, QUESTIONS)], pad_id=0, side="right")
-        model.generate(input_ids=right["input_ids"], attention_mask=right["attention_mask"], pixel_values=px)
 
 
 @pytest.mark.parametrize("variant", ["ours", "cross_attn"])

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from lynxlib.evaluate.visual_use import roll_visuals, visual_gap
-from test_model import TURNS, make_model, smoke, toy_tokenizer, train_batch
+from model_kit import TURNS, make_model, smoke, toy_tokenizer, train_batch
 
 
 @pytest.fixture(scope="module")
