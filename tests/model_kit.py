@@ -38,13 +38,17 @@ def make_model(cfg, tok, *, seed: int = 0, parts=None, wake: bool = True):
     lm, clip = parts if parts is not None else backbones(cfg, tok, seed)
     torch.manual_seed(seed + 1)
     model = build_model(cfg, tokenizer=tok, lm=copy.deepcopy(lm), clip_visual_or_tower=copy.deepcopy(clip)).eval()
-    if wake:
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                if name.endswith("_gate"):
-                    p.fill_(0.7)
-                elif ".adapter.up." in name:
-                    p.normal_(0, 0.2)
+    return wake_up(model) if wake else model
+
+
+def wake_up(model):
+    """Gates to 0.7 and random adapter up-projections: at init both are zero, so the image would not matter."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("_gate"):
+                p.fill_(0.7)
+            elif ".adapter.up." in name:
+                p.normal_(0, 0.2)
     return model
 
 

@@ -24,6 +24,8 @@ from lynxlib.tokenizer import train_tokenizer
 from lynxlib.vision import create_clip
 from lynxlib.world import WorldStore, write_world
 
+from model_kit import wake_up
+
 STYLE_ITEMS, PHRASING_PAIRS = 4, 4
 COLUMNS = {
     "openvqa.csv": ["kind", "category", "correct", "total", "undecided", "missing", "accuracy", "se"],
@@ -59,14 +61,7 @@ def smoke_model(variant, tok):
     lm = build_lm(cfg.lm, vocab_size=len(tok), pad_id=tok.pad_token_id, bos_id=tok.bos_token_id,
                   eos_id=tok.eos_token_id)
     visual = create_clip(cfg, vocab_size=len(tok)).visual
-    model = build_model(cfg, tokenizer=tok, lm=lm, clip_visual_or_tower=visual).eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("_gate"):
-                p.fill_(0.7)
-            elif ".adapter.up." in name:
-                p.normal_(0, 0.2)
-    return cfg, model
+    return cfg, wake_up(build_model(cfg, tokenizer=tok, lm=lm, clip_visual_or_tower=visual).eval())
 
 
 @pytest.fixture(scope="module")
