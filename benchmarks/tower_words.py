@@ -4,8 +4,8 @@
         [--setups vit_whole_patch vit_whole_conv] [--size 128] [--threads 1] [--out FILE.json]
 
 The OCR category needs the tower's tokens to carry the word on a sign, cover or poster; stage 0's
-linear probes find it at chance in every recipe (docs/calibration.md). This isolates the question from stage 0's
-other losses: the tower's ViT (as ``params`` builds it, patch or conv stem), trained from scratch on
+linear probes find it at chance in every recipe (docs/calibration.md). This isolates the question
+from stage 0's other losses: the tower's ViT (as ``params`` builds it, patch or conv stem), trained from scratch on
 nothing but the word (24 classes) from the mean of the word's grid-cell tokens of whole images at
 ``--size`` px, ``--steps`` steps of 32 scenes that carry a word, Adam at lr 5e-4. Held out: the last
 ``--heldout`` such training scenes (at most a quarter of them). The reference is
@@ -38,10 +38,10 @@ SETUPS = {"vit_whole_patch": "patch", "vit_whole_conv": "conv"}
 class WordCellHead(torch.nn.Module):
     """Whole image (B, 3, S, S) -> mean of the word's cell tokens -> (B, words) logits."""
 
-    def __init__(self, visual, feature_layer: int, words: int, width: int):
+    def __init__(self, visual, feature_layer: int, classes: int, width: int):
         super().__init__()
         self.visual, self.feature_layer = visual, feature_layer
-        self.head = torch.nn.Linear(width, words)
+        self.head = torch.nn.Linear(width, classes)
 
     def forward(self, pixels: torch.Tensor, scenes) -> torch.Tensor:
         tokens = visual_forward(self.visual, pixels, self.feature_layer)[1]  # (B, g*g, D)
@@ -65,8 +65,9 @@ def run_setup(setup: str, params: str, images, scenes, train_rows, test_rows, st
     opt = torch.optim.Adam(model.parameters(), lr=5e-4)
     draw = np.random.default_rng(seed)
     hits, curve = [], []
+    size = min(32, len(train_rows))
     for step in tqdm(range(steps), desc=setup, mininterval=5):
-        pixels, picked, labels = batch(images, scenes, draw.choice(train_rows, size=min(32, len(train_rows)), replace=False), words)
+        pixels, picked, labels = batch(images, scenes, draw.choice(train_rows, size=size, replace=False), words)
         logits = model(pixels, picked)
         loss = F.cross_entropy(logits, labels)
         opt.zero_grad(set_to_none=True)
@@ -81,7 +82,8 @@ def run_setup(setup: str, params: str, images, scenes, train_rows, test_rows, st
         for rows in np.array_split(test_rows, 8):
             pixels, picked, labels = batch(images, scenes, rows, words)
             correct += int((model(pixels, picked).argmax(1) == labels).sum())
-    return {"curve": curve, "heldout_acc": correct / len(test_rows), "n_heldout": len(test_rows), "chance": 1 / len(words)}
+    return {"curve": curve, "heldout_acc": correct / len(test_rows), "n_heldout": len(test_rows),
+            "chance": 1 / len(words)}
 
 
 def main() -> None:
