@@ -7,18 +7,8 @@ from lynxlib.adapters import AdaptedDecoderLayer, remove_adapters
 from lynxlib.build import (CONFIG, WEIGHTS, CheckpointError, build_model, check_lm_shape, freeze_for_stage, load_lm, load_trainable,
                            paper_scale_counts, param_groups, save_trainable)
 from lynxlib.vision import create_clip, load_clip
-from model_kit import QUESTIONS, backbones, make_model, prompts, smoke, toy_tokenizer
+from model_kit import QUESTIONS, backbones, make_model, prompts, smoke
 from lynxlib.data import pad_prompts
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return toy_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def parts(tok):
-    return backbones(smoke(), tok)
 
 
 # ---------------------------------------------------------------------------------------- freezing

@@ -3,12 +3,7 @@ import pytest
 import torch
 
 from lynxlib.evaluate.visual_use import roll_visuals, visual_gap
-from model_kit import TURNS, make_model, smoke, toy_tokenizer, train_batch
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return toy_tokenizer()
+from model_kit import TURNS, make_model, smoke, train_batch
 
 
 def test_roll_visuals_moves_only_the_visual_rows():
