@@ -126,6 +126,41 @@ def test_conv_stem_tower_with_attribute_heads_trains_and_reloads(cfg, stage0, wo
     assert all(torch.equal(a, b) for a, b in zip(clip.state_dict().values(), again.state_dict().values()))
 
 
+def test_high_resolution_batches_draw_worded_scenes_only_when_asked(stage0, world, monkeypatch):
+    """backbones.tower_high_words: every high-resolution batch holds only scenes that carry a word;
+    low-resolution batches, and every batch without the option, draw from all scenes."""
+    from lynxlib.backbones.attributes import AttributeHeads
+    from lynxlib.tokenizer import load_tokenizer
+    from lynxlib.vision import create_clip
+
+    tok = load_tokenizer(stage0.paths.tokenizer)
+    seen: list[tuple[bool, list[int]]] = []
+    real = AttributeHeads.forward
+
+    def spy(self, tokens, scenes, rows, *, legible):
+        seen.append((legible, [int(r) for r in rows]))
+        return real(self, tokens, scenes, rows, legible=legible)
+
+    monkeypatch.setattr(AttributeHeads, "forward", spy)
+    batches = {}
+    for words in (True, False):
+        small = load("params/smoke.yaml", backbones={"tower_steps": 6, "tower_batch_size": 8, "tower_attr_loss": 1.0,
+                                                     "tower_high_every": 2, "tower_high_words": words})
+        images, captions, scenes = tower.world_pairs(small, world)
+        worded = set(tower.word_rows(scenes).tolist())
+        assert worded == {i for i, s in enumerate(scenes) if s.text is not None} and 0 < len(worded) < len(scenes)
+        seen.clear()
+        torch.manual_seed(0)
+        tower.train_tower(small, create_clip(small, pad_id=tok.pad_token_id, eos_id=tok.eos_token_id), tok,
+                          images, captions, scenes, progress=False)
+        batches[words] = list(seen)
+        high = [rows for legible, rows in seen if legible]
+        assert len(high) == 3
+        assert all(set(rows) <= worded for rows in high) == words
+    low = lambda runs: [rows for legible, rows in runs if not legible]
+    assert low(batches[True]) == low(batches[False])  # the option changes only the high-resolution draws
+
+
 def test_trimmed_text_encoding_equals_open_clips(cfg, stage0):
     from lynxlib.vision import load_clip
 

@@ -1,6 +1,7 @@
 """Stage 0's attribute heads (backbones.tower_attr_loss): the right cells and labels, the word only
 where it is legible, a loss that trains, and stage keys untouched while the heads are off."""
 import numpy as np
+import pytest
 import torch
 
 from lynxlib.backbones.attributes import AttributeHeads
@@ -57,10 +58,11 @@ def test_heads_learn_separable_attributes():
     assert loss.item() < 0.1 * first.item()
 
 
-def test_attr_loss_off_keeps_stage_keys_and_on_changes_them():
+@pytest.mark.parametrize("key, off_value, on_value", [("tower_attr_loss", 0.0, 1.0), ("tower_high_words", False, True)])
+def test_later_stage0_options_off_keep_stage_keys_and_on_change_them(key, off_value, on_value):
     base = load("params/smoke.yaml")
-    off = load("params/smoke.yaml", backbones={"tower_attr_loss": 0.0})
-    on = load("params/smoke.yaml", backbones={"tower_attr_loss": 1.0})
+    off = load("params/smoke.yaml", backbones={key: off_value})
+    on = load("params/smoke.yaml", backbones={key: on_value})
     for stage in ("backbones", "pretrain_low", "eval"):
         assert stage_key(base, stage) == stage_key(off, stage) != stage_key(on, stage)
 

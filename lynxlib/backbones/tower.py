@@ -30,6 +30,10 @@ At 1200 steps (3000 scenes) the heads give shape .35 / .47 and retrieval .50 / .
 only, where ClipLoss alone (25% high-res) gave .17 / .19 and .39 / .36. A ClipLoss on mean-pooled tokens (``tower_token_loss``) and one-attribute-off
 hard-negative captions (``tower_hard_negatives``, :mod:`lynxlib.backbones.hard_negatives`) gave no probe
 gain at 300-1200 steps and cost retrieval; they stay available, off by default.
+
+Words are legible only at high resolution, and the ViT needs 13,000-26,000 of them before it reads
+one (``benchmarks/tower_words.py``): ``tower_high_words`` draws every high-resolution batch from the
+scenes that carry a word, so ``tower_high_every: 2`` over 2,000 steps shows it 32,000.
 """
 from __future__ import annotations
 
@@ -149,6 +153,14 @@ def grounded_items(scenes: Sequence, rows: Sequence[int], grid_side: int) -> tup
     return where, phrases
 
 
+def word_rows(scenes: Sequence) -> np.ndarray:
+    """Rows of the scenes that carry a word: ``tower_high_words`` draws the high-resolution batches
+    from them only. The conv-stem ViT reads the word after 13,000-26,000 legible word images
+    (``benchmarks/tower_words.py``); a quarter of the batches at high resolution, half of them with a
+    word, gives stage 0 about 4,700 in 1,200 steps (docs/calibration.md)."""
+    return np.array([i for i, scene in enumerate(scenes) if scene.text is not None], dtype=np.int64)
+
+
 def word_targets(text: torch.Tensor, vocab_size: int, special: Sequence[int]) -> torch.Tensor:
     """(B, T) caption ids -> (B, V) uniform distribution over each caption's distinct non-special ids."""
     target = torch.zeros(len(text), vocab_size)
@@ -201,9 +213,11 @@ def train_tower(cfg: Config, clip, tok, images: dict[int, np.ndarray], captions:
     curve: list[dict] = []
     clip.train()
     bar = tqdm(range(bb.tower_steps), desc="stage0 tower CLIP", disable=not show_progress(progress), mininterval=2)
+    worded = word_rows(scenes) if bb.tower_high_words and scenes is not None else None
     for step in bar:
         size = sizes[-1] if bb.tower_high_every > 0 and step % bb.tower_high_every == bb.tower_high_every - 1 else sizes[0]
-        idx = np.sort(draw.choice(n, size=min(bb.tower_batch_size, n), replace=False))
+        pool = worded if size == sizes[-1] and worded is not None and len(worded) else np.arange(n)
+        idx = np.sort(draw.choice(pool, size=min(bb.tower_batch_size, len(pool)), replace=False))
         x = to_pixel_values(images[size][idx])
         hard = bb.tower_hard_negatives > 0 and scenes is not None
         if hard:

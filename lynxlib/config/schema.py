@@ -136,6 +136,7 @@ class BackbonesConfig:
     probe_items: int = 512             # held-out scenes for the tower's quality gates
     seed: int = 0                      # stage-0 seed (backbones are shared by every study seed and variant)
     tower_high_every: int = 4          # every k-th tower batch at image_size_high (0: low only); pos-embeds interpolated
+    tower_high_words: bool = False     # high-res batches drawn only from scenes with a word (legible only there)
     tower_word_loss: float = 1.0       # caption words predicted from mean-pooled feature_layer tokens (0: off)
     tower_ground_loss: float = 1.0     # each object's caption words predicted from its cell's feature_layer tokens (0: off)
     tower_attr_loss: float = 0.0       # one classifier per attribute (shape, colour, size, word, count; 0: off)
