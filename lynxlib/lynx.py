@@ -94,18 +94,21 @@ class LynxModel(nn.Module):
             self.tower.set_resolution(size)
 
     # -- vision
-    def encode_vision(self, *, pixel_values=None, vision_tokens=None) -> torch.Tensor:
-        """pixel_values (B, F, 3, H, W) or vision_tokens (B, F, N, Dv) -> (B, Q, D)"""
+    def encode_vision(self, *, pixel_values=None, vision_tokens=None, text=None, text_mask=None) -> torch.Tensor:
+        """pixel_values (B, F, 3, H, W) or vision_tokens (B, F, N, Dv) [+ the instruction's embeddings
+        text (B, T, D) and text_mask (B, T) for an instruction-aware resampler] -> (B, Q, D)"""
         tokens = as_frames(vision_tokens, 3)
         if tokens is None:
             if pixel_values is None:
                 raise ValueError("visual samples need pixel_values or vision_tokens")
             tokens = self.tower.encode_frames(as_frames(pixel_values, 4))
         tokens = tokens.to(self.resampler.latents.dtype)  # a bf16 tower feeding an fp32 resampler
-        return self.resampler(self.frame_pos(tokens), frames=tokens.shape[1])
+        return self.resampler(self.frame_pos(tokens), frames=tokens.shape[1], text=text, text_mask=text_mask)
 
-    def _visual_rows(self, media_in: torch.Tensor | None, has: torch.Tensor, **vision) -> torch.Tensor | None:
-        """The resampled tokens of the visual rows only: (n_visual, Q, D), or None if there are none."""
+    def _visual_rows(self, media_in: torch.Tensor | None, has: torch.Tensor, text: torch.Tensor,
+                     text_mask: torch.Tensor | None, **vision) -> torch.Tensor | None:
+        """The resampled tokens of the visual rows only: (n_visual, Q, D), or None if there are none.
+        ``text`` (B, T, D) and ``text_mask`` (B, T): every row's token embeddings and which are the instruction."""
         n = int(has.sum())
         if n == 0:
             return None
@@ -116,7 +119,9 @@ class LynxModel(nn.Module):
         elif media_in.shape[0] != n:
             raise ValueError(f"vision input has {media_in.shape[0]} rows for a batch of {has.shape[0]} "
                              f"with {n} visual samples: give one row per sample or one per visual sample")
-        return self.encode_vision(**vision)
+        if text_mask is None:
+            return self.encode_vision(**vision)
+        return self.encode_vision(**vision, text=text[has], text_mask=text_mask[has])
 
     # -- conditioning
     def _check_has_visual(self, has: torch.Tensor, has_visual: torch.Tensor | None) -> torch.Tensor:
@@ -140,13 +145,17 @@ class LynxModel(nn.Module):
                              f"num_latents); (row, count): {bad}")
         return mask
 
-    def condition(self, *, input_ids, pixel_values=None, vision_tokens=None, has_visual=None) -> Conditioning:
-        """Token ids (B, T) + vision -> :class:`Conditioning` (embeddings (B, T, D), CA context (B, Q, D))."""
+    def condition(self, *, input_ids, pixel_values=None, vision_tokens=None, has_visual=None,
+                  instruction_mask=None) -> Conditioning:
+        """Token ids (B, T) + vision -> :class:`Conditioning` (embeddings (B, T, D), CA context (B, Q, D)).
+        ``instruction_mask`` (B, T) bool: the prompt's tokens, which an instruction-aware resampler sees."""
         image_mask = self._placeholders(input_ids)
         # placeholders never reach the embedding table: the <image> id may lie beyond the LM's vocabulary
         embeds = self.lm.get_input_embeddings()(input_ids.masked_fill(image_mask, 0))
         media_in = vision_tokens if vision_tokens is not None else pixel_values
-        vision = {"pixel_values": pixel_values, "vision_tokens": vision_tokens}
+        sees = instruction_mask is not None and self.resampler is not None and self.resampler.sees_instruction
+        text_mask = instruction_mask & ~image_mask if sees else None
+        vision = {"pixel_values": pixel_values, "vision_tokens": vision_tokens, "text": embeds, "text_mask": text_mask}
         if self.blind:
             return Conditioning(embeds)
         if self.fusion == "prefix":
@@ -168,8 +177,9 @@ class LynxModel(nn.Module):
                 has_visual=None) -> LynxOutput:
         """input_ids/attention_mask/labels (B, T), pixel_values (B, F, 3, H, W) | vision_tokens (B, F, N, Dv),
         has_visual (B,) -> LynxOutput(loss, logits (B, T, V)); labels -100 are ignored, shifted inside."""
+        prompt = attention_mask.bool() & (labels == -100 if labels is not None else True)  # never the answer
         cond = self.condition(input_ids=input_ids, pixel_values=pixel_values, vision_tokens=vision_tokens,
-                              has_visual=has_visual)
+                              has_visual=has_visual, instruction_mask=prompt)
         with conditioned(self.lm, vision_tokens=cond.context, visual_mask=cond.visual_mask):
             out = self.lm(inputs_embeds=cond.inputs_embeds, attention_mask=attention_mask,
                           position_ids=position_ids_from_mask(attention_mask), labels=labels, use_cache=False)
@@ -194,7 +204,7 @@ class LynxModel(nn.Module):
         if not bool(attention_mask[:, -1].all()):
             raise ValueError("generate needs left-padded prompts: every row must end with a real token")
         cond = self.condition(input_ids=input_ids, pixel_values=pixel_values, vision_tokens=vision_tokens,
-                              has_visual=has_visual)
+                              has_visual=has_visual, instruction_mask=attention_mask.bool())
         with conditioned(self.lm, vision_tokens=cond.context, visual_mask=cond.visual_mask):
             return self.lm.generate(inputs_embeds=cond.inputs_embeds, attention_mask=attention_mask,
                                     **self.generation_kwargs(**gen_kwargs))

@@ -14,6 +14,12 @@ image units, ``sigma``: the anchor spacing; ``gain`` per head, learned, starts a
 other latents, the class tokens and the latent-to-latent keys carry no prior. Why: a resampler whose
 queries start uniform pools the image, and a caption loss does not teach it where things are
 (Honeybee, Cha et al. 2023, on resamplers losing locality; docs/calibration.md).
+
+``sees_instruction`` (off in Flamingo and Lynx; the ``instruction_aware`` control) adds the prompt's
+token embeddings (LM width, one more key/value projection) to every layer's keys, between the media
+and the latents, as InstructBLIP's Q-Former sees the instruction: a latent can then fetch the object
+the question names, where Lynx's LM has to find it among the latents itself. Padding and answer
+tokens are masked out, so the visual tokens never see what the model is asked to predict.
 """
 from __future__ import annotations
 
@@ -60,7 +66,8 @@ def locality_logits(num_latents: int, tokens_per_frame: int, frames: int) -> tor
 class PerceiverAttention(nn.Module):
     """Latents (queries) attend to the media and to themselves (with an optional locality prior)."""
 
-    def __init__(self, *, dim: int, dim_media: int, heads: int, dim_head: int, locality: float = 0.0):
+    def __init__(self, *, dim: int, dim_media: int, heads: int, dim_head: int, locality: float = 0.0,
+                 sees_instruction: bool = False):
         super().__init__()
         inner = heads * dim_head
         self.heads = heads
@@ -72,28 +79,41 @@ class PerceiverAttention(nn.Module):
         self.to_out = nn.Linear(inner, dim, bias=False)
         # a parameter only when asked, so checkpoints of the plain resampler load unchanged
         self.locality_gain = nn.Parameter(torch.full((heads,), float(locality))) if locality > 0 else None
+        if sees_instruction:  # likewise: the instruction's keys exist only in the instruction-aware bridge
+            self.norm_text = nn.LayerNorm(dim)
+            self.to_kv_text = nn.Linear(dim, inner * 2, bias=False)
 
-    def project(self, media, latents, prior=None):
-        """media (B, N, Dv), latents (B, Q, D) -> q (B, h, Q, d), k, v (B, h, N+Q, d), bias (h, Q, N+Q) or None"""
+    def project(self, media, latents, prior=None, text=None, text_mask=None):
+        """media (B, N, Dv), latents (B, Q, D), prior (Q, N), text (B, T, D), text_mask (B, T) bool ->
+        q (B, h, Q, d), k, v (B, h, N+T+Q, d), bias (h or B, h, Q, N+T+Q) or None (T = 0 without text)"""
         media, latents = self.norm_media(media), self.norm_latents(latents)
-        kv = torch.cat([self.to_kv_media(media), self.to_kv_latents(latents)], dim=1)  # (B, N+Q, 2*inner)
+        parts = [self.to_kv_media(media)]
+        if text is not None:
+            if not hasattr(self, "to_kv_text"):
+                raise ValueError("instruction tokens given to a resampler built without sees_instruction")
+            parts.append(self.to_kv_text(self.norm_text(text)))
+        kv = torch.cat(parts + [self.to_kv_latents(latents)], dim=1)  # (B, N+T+Q, 2*inner)
         q = rearrange(self.to_q(latents), "b q (h d) -> b h q d", h=self.heads)
         k, v = rearrange(kv, "b n (two h d) -> two b h n d", two=2, h=self.heads)
+        after = kv.shape[1] - media.shape[1]  # text and latent keys: no locality prior
         bias = None
         if self.locality_gain is not None and prior is not None:
-            prior = F.pad(prior, (0, latents.shape[1])).to(q.dtype)  # latent keys: no prior; (Q, N+Q)
-            bias = self.locality_gain.to(q.dtype)[:, None, None] * prior
+            bias = self.locality_gain.to(q.dtype)[:, None, None] * F.pad(prior, (0, after)).to(q.dtype)
+        if text is not None and text_mask is not None:  # padding and the answer are not the instruction
+            keep = F.pad(text_mask.bool(), (media.shape[1], latents.shape[1]), value=True)  # (B, N+T+Q)
+            block = torch.zeros(keep.shape, dtype=q.dtype, device=q.device).masked_fill(~keep, float("-inf"))
+            bias = block[:, None, None] if bias is None else bias + block[:, None, None]
         return q, k, v, bias
 
-    def forward(self, media, latents, prior=None):
-        """media (B, N, Dv), latents (B, Q, D), prior (Q, N) or None -> (B, Q, D)"""
-        q, k, v, bias = self.project(media, latents, prior)
+    def forward(self, media, latents, prior=None, text=None, text_mask=None):
+        """media (B, N, Dv), latents (B, Q, D), prior (Q, N), text (B, T, D), text_mask (B, T) -> (B, Q, D)"""
+        q, k, v, bias = self.project(media, latents, prior, text, text_mask)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         return self.to_out(rearrange(out, "b h q d -> b q (h d)"))
 
-    def weights(self, media, latents, prior=None) -> torch.Tensor:
-        """The attention weights forward uses (diagnostics): (B, h, Q, N+Q), rows sum to 1."""
-        q, k, _, bias = self.project(media, latents, prior)
+    def weights(self, media, latents, prior=None, text=None, text_mask=None) -> torch.Tensor:
+        """The attention weights forward uses (diagnostics): (B, h, Q, N+T+Q), rows sum to 1."""
+        q, k, _, bias = self.project(media, latents, prior, text, text_mask)
         logits = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
         return (logits if bias is None else logits + bias).softmax(-1)
 
@@ -106,12 +126,13 @@ class PerceiverResampler(nn.Module):
         self.latents = nn.Parameter(torch.randn(cfg.num_latents, dim))  # Flamingo: N(0, 1)
         self.layers = nn.ModuleList(
             nn.ModuleList([PerceiverAttention(dim=dim, dim_media=dim_media, heads=cfg.heads, dim_head=cfg.dim_head,
-                                              locality=cfg.locality),
+                                              locality=cfg.locality, sees_instruction=cfg.sees_instruction),
                            feed_forward(dim, cfg.ff_mult)])
             for _ in range(cfg.depth)
         )
         self.norm = nn.LayerNorm(dim)
         self.locality = cfg.locality
+        self.sees_instruction = cfg.sees_instruction
 
     @property
     def num_latents(self) -> int:
@@ -135,10 +156,14 @@ class PerceiverResampler(nn.Module):
             latents = latents + ff(latents)
         return maps
 
-    def forward(self, media, frames: int = 1):
-        """(B, F*N, Dv) (``frames`` frames of N tokens each, concatenated) -> (B, Q, D)"""
+    def forward(self, media, frames: int = 1, *, text=None, text_mask=None):
+        """(B, F*N, Dv) (``frames`` frames of N tokens each, concatenated) -> (B, Q, D).
+
+        ``text`` (B, T, D), ``text_mask`` (B, T): the instruction's token embeddings, which an
+        instruction-aware bridge (``sees_instruction``) adds to every layer's keys, so a latent can
+        fetch the object the question names (InstructBLIP's Q-Former; Lynx's bridge sees no text)."""
         latents, prior = repeat(self.latents, "q d -> b q d", b=media.shape[0]), self.prior(media, frames)
         for attn, ff in self.layers:
-            latents = latents + attn(media, latents, prior)
+            latents = latents + attn(media, latents, prior, text, text_mask)
             latents = latents + ff(latents)
         return self.norm(latents)

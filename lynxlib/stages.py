@@ -26,7 +26,8 @@ STAGES = ("world", "backbones", "pretrain_low", "pretrain_high", "instruct", "ev
 # A key is (section, dotted path inside it).
 LATER_KEYS: dict[tuple[str, str], object] = {("vision", "stem"): "patch", ("backbones", "tower_attr_loss"): 0.0,
                                              ("backbones", "tower_high_words"): False,
-                                             ("model", "resampler.locality"): 0.0}
+                                             ("model", "resampler.locality"): 0.0,
+                                             ("model", "resampler.sees_instruction"): False}
 
 
 def _keyed(cfg: Config, section: str) -> dict:

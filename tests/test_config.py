@@ -6,7 +6,7 @@ import pytest
 from lynxlib import config
 
 VARIANTS = sorted(p.stem for p in Path("params/variants").glob("*.yaml"))
-CONTROLS = {"blind", "resampler_locality"}  # variants no paper row has
+CONTROLS = {"blind", "resampler_locality", "instruction_aware"}  # variants no paper row has
 SCALES = ["params/smoke.yaml", "params/tiny.yaml", "params/paper.yaml"]
 
 

@@ -12,7 +12,7 @@ def _strip(row: list[int], pad: int) -> list[int]:
     return row
 
 
-@pytest.mark.parametrize("variant", ["ours", "cross_attn"])
+@pytest.mark.parametrize("variant", ["ours", "cross_attn", "instruction_aware"])
 @pytest.mark.parametrize("num_beams", [1, 3])
 def test_batched_generation_equals_per_sample(tok, parts, variant, num_beams):
     """Left-padded prompts of mixed lengths, one of them text-only (LLaVA issue #754 was this bug)."""

@@ -94,6 +94,7 @@ class ResamplerConfig:
     dim_head: int = 64
     ff_mult: int = 4
     locality: float = 0.0              # spatial prior on the media attention (0: Flamingo/Lynx; lynxlib.resampler)
+    sees_instruction: bool = False     # latents also attend to the prompt's token embeddings (InstructBLIP; not Lynx)
 
 
 @dataclass
