@@ -24,7 +24,8 @@ STAGES = ("world", "backbones", "pretrain_low", "pretrain_high", "instruct", "ev
 # Keys added after artifacts were trained without them: at these values (the behaviour before the key
 # existed) they stay out of the stage key, so those artifacts, and every stage after them, keep theirs.
 # A key is (section, dotted path inside it).
-LATER_KEYS: dict[tuple[str, str], object] = {("vision", "stem"): "patch", ("backbones", "tower_attr_loss"): 0.0,
+LATER_KEYS: dict[tuple[str, str], object] = {("world", "reading_questions"): 1, ("world", "recall_share"): 0.0,
+                                             ("vision", "stem"): "patch", ("backbones", "tower_attr_loss"): 0.0,
                                              ("backbones", "tower_high_words"): False,
                                              ("model", "resampler.locality"): 0.0,
                                              ("model", "resampler.sees_instruction"): False}
@@ -50,7 +51,7 @@ def _sections(cfg: Config, stage: str) -> dict:
     if stage == "world":  # the generator's version too: a changed generator must not reuse a stored world
         from lynxlib.world.store import GENERATOR_VERSION
 
-        return {"world": asdict(cfg.world), "data": asdict(cfg.data), "generator": GENERATOR_VERSION}
+        return {"world": _keyed(cfg, "world"), "data": asdict(cfg.data), "generator": GENERATOR_VERSION}
     if stage == "backbones":
         lm_shape = {k: v for k, v in asdict(cfg.lm).items() if k != "backbone"}
         return {"tokenizer": asdict(cfg.tokenizer), "lm": lm_shape, "vision": _keyed(cfg, "vision"),

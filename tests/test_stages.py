@@ -63,3 +63,11 @@ def test_a_referenced_mixture_keys_like_the_same_mixture_written_out():
     assert stage_key(written, "pretrain_low") == stage_key(ca, "pretrain_low")
     other = load("params/tiny.yaml", "cross_attn", pretrain_low={"mixture_from": "", "mixture": {"vqa_color": 1}})
     assert stage_key(other, "pretrain_low") != stage_key(ca, "pretrain_low")
+
+
+def test_reading_questions_at_one_keeps_the_world_key_and_more_change_it():
+    base = load("params/smoke.yaml")
+    one = load("params/smoke.yaml", world={"reading_questions": 1})
+    four = load("params/smoke.yaml", world={"reading_questions": 4})
+    for stage in ("world", "backbones", "instruct"):
+        assert stage_key(base, stage) == stage_key(one, stage) != stage_key(four, stage)

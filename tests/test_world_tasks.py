@@ -219,6 +219,55 @@ def test_reading_share_of_the_corpus(share):
     assert abs(reading - share) < 0.07
 
 
+def test_reading_passages_with_several_questions_ask_distinct_types_about_one_description():
+    from lynxlib.world.textdata import READING_QTYPES, _questions, reading_passage, reading_text
+    from lynxlib.world.vocab import COLOURS, SHAPES
+
+    one = WorldConfig(reading_questions=1)
+    # one question: the passage of world v2, draw for draw (its stored worlds and stage keys stay valid)
+    assert all(reading_text(np.random.default_rng(i), one) == reading_passage(np.random.default_rng(i), one).text
+               for i in range(50))
+    four = WorldConfig(reading_questions=4)
+    checked = 0
+    for i in range(200):
+        context, *qas = reading_text(np.random.default_rng(i), four).split(" Question: ")
+        assert len(qas) == 4 and all(" Answer: " in qa and qa.endswith(".") for qa in qas)
+        for qa in qas:
+            question, answer = qa[:-1].split(" Answer: ")
+            asked = re.search(r"\bthe (\w+)[?.]$", question)
+            if answer in COLOURS and asked and asked.group(1) in SHAPES:
+                assert f"{answer} {asked.group(1)}" in context  # every question is about this description
+                checked += 1
+    assert checked > 20
+    # more questions than a scene answers types: each answerable type once, and the draw ends
+    for i in range(20):
+        asked = [q for q, _, _ in _questions(np.random.default_rng(i), SCENES[i], CFG, 99)]
+        assert len(set(asked)) == len(asked) and 5 <= len(asked) <= len(READING_QTYPES)
+
+
+def test_recall_lines_look_up_what_their_list_says():
+    from lynxlib.world.textdata import recall_line
+
+    for i in range(100):
+        line = recall_line(np.random.default_rng(i), CFG)
+        listed, *lookups = line.split(". ")
+        pairs = [item.lower().split() for item in listed.split(", ")]
+        colour_of = dict((shape, colour) for colour, shape in pairs)
+        assert 3 <= len(pairs) == len(colour_of) == len(lookups) <= 6  # distinct shapes, each looked up once
+        for sentence in lookups:
+            words = sentence.rstrip(".").lower().split()
+            if words[2] == "one":  # "the blue one is a star": a colour that only that shape has
+                assert colour_of[words[-1]] == words[1] and [c for c, _ in pairs].count(words[1]) == 1
+            else:  # "the star is blue"
+                assert colour_of[words[1]] == words[3]
+    with_recall = text_corpus(WorldConfig(text_corpus=400, recall_share=0.3), np.random.default_rng(0))
+    assert abs(sum(". The " in line and "Question:" not in line and line.count(", ") >= 2
+                   for line in with_recall) / 400 - 0.3) < 0.07
+    # at 0 no draw is made: the corpus of world v2, line for line
+    assert text_corpus(WorldConfig(text_corpus=50), np.random.default_rng(3)) == \
+        text_corpus(WorldConfig(text_corpus=50, recall_share=0.0), np.random.default_rng(3))
+
+
 def test_smaller_worlds_restrict_the_vocabulary():
     small = WorldConfig(num_places=3, num_colours=4, num_shapes=5, paraphrases=20)
     tasks = tasks_for(small)

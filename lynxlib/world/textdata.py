@@ -181,28 +181,89 @@ class Reading:
         return f"{READING_PROMPT.format(context=self.context, question=self.question)} {self.answer}."
 
 
-def reading_passage(rng: np.random.Generator, cfg: WorldConfig) -> Reading:
-    """A fresh scene's clean caption and one question about it, from the training phrasings."""
+def _reading_question(rng: np.random.Generator, scene, cfg: WorldConfig, skip: frozenset = frozenset()
+                      ) -> tuple[str, str, str]:
+    """(qtype, question in a train phrasing, short answer) about ``scene``, of a type not in ``skip``."""
     v = world_vocab(cfg)
-    scene = sample_scene(rng, cfg)
-    context = clean_caption(scene, rng)
+    kinds = [q for q in READING_QTYPES if q not in skip] or list(READING_QTYPES)
     while True:  # every scene has an object, a place and a count, so a few draws always find a question
-        qtype = IMAGE_QTYPES[pick(rng, READING_QTYPES)]
+        qtype = IMAGE_QTYPES[pick(rng, kinds)]
         question = qtype.ask(rng, scene, v, None)
         if question is not None:
             break
     template = pick(rng, POOLS[qtype.name].phrasings("train", cfg.paraphrases))
-    return Reading(context, template.format(**question.slots), question.short, qtype.name)
+    return qtype.name, template.format(**question.slots), question.short
+
+
+def _questions(rng: np.random.Generator, scene, cfg: WorldConfig, n: int) -> list[tuple[str, str, str]]:
+    """Up to ``n`` (qtype, question in a train phrasing, short answer) about ``scene``, of distinct types
+    (fewer where the scene answers fewer types: one without motion has no direction question)."""
+    v = world_vocab(cfg)
+    out: list[tuple[str, str, str]] = []
+    failed: set[str] = set()
+    while len(out) < n:
+        kinds = [q for q in READING_QTYPES if q not in {name for name, _, _ in out}]
+        if not kinds or failed.issuperset(kinds):  # every type left has failed on this scene
+            break
+        qtype = IMAGE_QTYPES[pick(rng, kinds)]
+        question = qtype.ask(rng, scene, v, None)
+        if question is None:  # redraw (every scene has an object, a place and a count to ask about)
+            failed.add(qtype.name)
+            continue
+        template = pick(rng, POOLS[qtype.name].phrasings("train", cfg.paraphrases))
+        out.append((qtype.name, template.format(**question.slots), question.short))
+    return out
+
+
+def reading_passage(rng: np.random.Generator, cfg: WorldConfig) -> Reading:
+    """A fresh scene's clean caption and one question about it, from the training phrasings."""
+    scene = sample_scene(rng, cfg)
+    context = clean_caption(scene, rng)
+    (qtype, question, answer), = _questions(rng, scene, cfg, 1)
+    return Reading(context, question, answer, qtype)
+
+
+def reading_text(rng: np.random.Generator, cfg: WorldConfig) -> str:
+    """A corpus line: a fresh scene's clean caption, then ``cfg.reading_questions`` questions of distinct
+    types about it, each followed by its answer. With one question this is :func:`reading_passage`'s
+    text, draw for draw; more questions per description put more of the corpus's tokens where the
+    answer can only be read from the context (docs/calibration.md)."""
+    scene = sample_scene(rng, cfg)
+    context = clean_caption(scene, rng)
+    asked = _questions(rng, scene, cfg, cfg.reading_questions)
+    return " ".join([context] + [f"Question: {q} Answer: {a}." for _, q, a in asked])
+
+
+def recall_line(rng: np.random.Generator, cfg: WorldConfig) -> str:
+    """A look-up line: 3-6 coloured shapes (distinct shapes), then each looked up once, in a fresh order,
+    by its shape ("the star is blue.") or by its colour ("the blue one is a star."; colours may repeat, so
+    only a colour that is unique in the list is asked). The answer can only come from the list in front
+    of it: the in-context look-up that a reading passage's "Which colour does the star have?" needs,
+    in its barest form (real corpora teach it with tables, lists and repeated names)."""
+    v = world_vocab(cfg)
+    n = int(rng.integers(3, min(6, len(v.shapes)) + 1))
+    shapes = [v.shapes[i] for i in rng.choice(len(v.shapes), size=n, replace=False)]
+    colours = [pick(rng, v.colours) for _ in shapes]
+    unique = {c for c in colours if colours.count(c) == 1}
+    lookups = []
+    for i in rng.permutation(n):
+        by_colour = colours[i] in unique and rng.random() < 0.5
+        lookups.append(f"the {colours[i]} one is {article(shapes[i])}." if by_colour else f"the {shapes[i]} is {colours[i]}.")
+    listed = ", ".join(f"{c} {s}" for c, s in zip(colours, shapes))
+    return " ".join([listed[0].upper() + listed[1:] + "."] + [x[0].upper() + x[1:] for x in lookups])
 
 
 def text_corpus(cfg: WorldConfig, rng: np.random.Generator) -> list[str]:
     """``cfg.text_corpus`` sentences (or short paragraphs): scene and clip descriptions, facts, Q&A prose,
-    and (``cfg.reading_share`` of them) reading passages."""
+    (``cfg.reading_share`` of them) reading passages and (``cfg.recall_share``) look-up lines."""
     v = world_vocab(cfg)
     out = []
     for _ in range(cfg.text_corpus):
+        if cfg.recall_share and rng.random() < cfg.recall_share:  # no draw at 0: the corpus of world v2
+            out.append(recall_line(rng, cfg))
+            continue
         if rng.random() < cfg.reading_share:
-            out.append(reading_passage(rng, cfg).text)
+            out.append(reading_text(rng, cfg))
             continue
         kind = rng.random()
         if kind < 0.3:
