@@ -8,7 +8,8 @@ the corpus, ``backbones.lm_*`` for the pretraining). For each recipe, in its own
 the world's text corpus and text instructions (generated in memory, as ``write_world`` would), a BPE
 trained on them, "LLaMA" pretrained from scratch (``lynxlib.backbones.lm.pretrain_lm``), then the stage-0
 reading gate (``reading_accuracy``) per question type on the same held-out passages for every recipe:
-exact answers after the passage's own description beside another scene's (what the question alone gives).
+exact answers after the passage's own description beside another scene's (what the question alone gives);
+and the bare look-up (``lookup_*``: a held-out look-up line up to its last answer, beside another line's list).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from lynxlib.backbones.common import Timer  # noqa: E402
 from lynxlib.runs import env_info, set_threads, write_json  # noqa: E402
 from lynxlib.tokenizer import train_tokenizer  # noqa: E402
 from lynxlib.world import stream_rng, text_corpus, text_instructions  # noqa: E402
+from lynxlib.world.textdata import LOOKUP_PROMPT, recall_probe  # noqa: E402
 
 BINDING = ("colour", "shape", "size", "grid_position", "relation")  # answers that need the noun found first
 
@@ -51,10 +53,13 @@ def run_recipe(params: str, sets: list[str], passages: int) -> dict:
     with Timer() as train:
         model, curve = pretrain_lm(cfg, tok, corpus, progress=False)
     reading = reading_accuracy(model, tok, heldout_reading(cfg, passages))
+    # the bare look-up, scored whether or not the recipe trains on it: the list, then "The star is" -> "blue"
+    lookups = [recall_probe(stream_rng(cfg.world.seed, "lm-reading-lookup", i), cfg.world) for i in range(passages)]
+    lookup = reading_accuracy(model, tok, lookups, template=LOOKUP_PROMPT)
     tokens = sum(len(ids) for ids in tok(corpus)["input_ids"])
     return {"set": sets, "corpus_lines": len(corpus), "corpus_tokens": tokens, "generate_s": gen.seconds,
             "train_s": train.seconds, "final_loss": sum(loss for _, loss in curve[-50:]) / min(50, len(curve)),
-            "reading": reading}
+            "reading": reading, "lookup": lookup}
 
 
 def table(results: dict[str, dict]) -> str:
@@ -68,6 +73,10 @@ def table(results: dict[str, dict]) -> str:
             r = results[n]["reading"] if q == "(all)" else results[n]["reading"]["by_qtype"][q]
             cells.append(f"{r['exact']:.2f} / {r['shuffled']:.2f}".rjust(22))
         rows.append(f"{q + (' *' if q in BINDING else ''):16s}" + "".join(cells))
+    for q in ("lookup_colour", "lookup_shape"):  # "Green circle, blue star. The star is" -> "blue"
+        cells = [f"{results[n]['lookup']['by_qtype'][q]['exact']:.2f} / {results[n]['lookup']['by_qtype'][q]['shuffled']:.2f}"
+                 .rjust(22) for n in names]
+        rows.append(f"{q + ' *':16s}" + "".join(cells))
     rows.append(f"{'train seconds':16s}" + "".join(f"{results[n]['train_s']:>22.0f}" for n in names))
     rows.append(f"{'corpus tokens':16s}" + "".join(f"{results[n]['corpus_tokens']:>22d}" for n in names))
     rows.append("* the answer is one of several words of its kind in the description: the noun must be found first")

@@ -208,10 +208,11 @@ def test_lm_reading_scores_each_corpus_recipe_on_the_same_passages(tmp_path):
     for r in res.values():
         assert r["reading"]["n"] == 24 and 0 <= r["reading"]["exact"] <= 1 and positive(r["train_s"])
         assert sum(q["n"] for q in r["reading"]["by_qtype"].values()) == 24
+        assert set(r["lookup"]["by_qtype"]) == {"lookup_colour", "lookup_shape"} and r["lookup"]["n"] == 24
     # the same held-out passages for every recipe
     assert {q: v["n"] for q, v in res["base"]["reading"]["by_qtype"].items()} == \
         {q: v["n"] for q, v in res["dense"]["reading"]["by_qtype"].items()}
-    assert "colour *" in proc.stdout and "base" in proc.stdout.splitlines()[0]
+    assert "colour *" in proc.stdout and "lookup_colour *" in proc.stdout and "base" in proc.stdout.splitlines()[0]
     bad = subprocess.run(cmd[:4] + ["--recipe", "x=world.reading_question=3"], cwd=ROOT, env=ENV,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "reading_question" in bad.stderr

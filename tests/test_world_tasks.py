@@ -246,10 +246,13 @@ def test_reading_passages_with_several_questions_ask_distinct_types_about_one_de
 
 
 def test_recall_lines_look_up_what_their_list_says():
-    from lynxlib.world.textdata import recall_line
+    from lynxlib.world.textdata import LOOKUP_PROMPT, recall_line, recall_probe
 
     for i in range(100):
         line = recall_line(np.random.default_rng(i), CFG)
+        probe = recall_probe(np.random.default_rng(i), CFG)  # the same line, up to its last answer
+        assert f"{LOOKUP_PROMPT.format(context=probe.context, question=probe.question)} {probe.answer}." == line
+        assert probe.qtype == ("lookup_shape" if " one is " in probe.question else "lookup_colour")
         listed, *lookups = line.split(". ")
         pairs = [item.lower().split() for item in listed.split(", ")]
         colour_of = dict((shape, colour) for colour, shape in pairs)

@@ -181,20 +181,6 @@ class Reading:
         return f"{READING_PROMPT.format(context=self.context, question=self.question)} {self.answer}."
 
 
-def _reading_question(rng: np.random.Generator, scene, cfg: WorldConfig, skip: frozenset = frozenset()
-                      ) -> tuple[str, str, str]:
-    """(qtype, question in a train phrasing, short answer) about ``scene``, of a type not in ``skip``."""
-    v = world_vocab(cfg)
-    kinds = [q for q in READING_QTYPES if q not in skip] or list(READING_QTYPES)
-    while True:  # every scene has an object, a place and a count, so a few draws always find a question
-        qtype = IMAGE_QTYPES[pick(rng, kinds)]
-        question = qtype.ask(rng, scene, v, None)
-        if question is not None:
-            break
-    template = pick(rng, POOLS[qtype.name].phrasings("train", cfg.paraphrases))
-    return qtype.name, template.format(**question.slots), question.short
-
-
 def _questions(rng: np.random.Generator, scene, cfg: WorldConfig, n: int) -> list[tuple[str, str, str]]:
     """Up to ``n`` (qtype, question in a train phrasing, short answer) about ``scene``, of distinct types
     (fewer where the scene answers fewer types: one without motion has no direction question)."""
@@ -234,23 +220,45 @@ def reading_text(rng: np.random.Generator, cfg: WorldConfig) -> str:
     return " ".join([context] + [f"Question: {q} Answer: {a}." for _, q, a in asked])
 
 
-def recall_line(rng: np.random.Generator, cfg: WorldConfig) -> str:
-    """A look-up line: 3-6 coloured shapes (distinct shapes), then each looked up once, in a fresh order,
-    by its shape ("the star is blue.") or by its colour ("the blue one is a star."; colours may repeat, so
-    only a colour that is unique in the list is asked). The answer can only come from the list in front
-    of it: the in-context look-up that a reading passage's "Which colour does the star have?" needs,
-    in its barest form (real corpora teach it with tables, lists and repeated names)."""
+def _lookups(rng: np.random.Generator, cfg: WorldConfig) -> tuple[str, list[tuple[str, str]]]:
+    """A list of 3-6 coloured shapes (distinct shapes) and, in a fresh order, each looked up once:
+    (prompt, answer) pairs, by shape ("The star is", "blue") or, where its colour is unique in the list,
+    by colour half of the time ("The blue one is a", "star")."""
     v = world_vocab(cfg)
     n = int(rng.integers(3, min(6, len(v.shapes)) + 1))
     shapes = [v.shapes[i] for i in rng.choice(len(v.shapes), size=n, replace=False)]
     colours = [pick(rng, v.colours) for _ in shapes]
     unique = {c for c in colours if colours.count(c) == 1}
-    lookups = []
+    pairs = []
     for i in rng.permutation(n):
-        by_colour = colours[i] in unique and rng.random() < 0.5
-        lookups.append(f"the {colours[i]} one is {article(shapes[i])}." if by_colour else f"the {shapes[i]} is {colours[i]}.")
+        if colours[i] in unique and rng.random() < 0.5:
+            prompt, answer = f"The {colours[i]} one is {article(shapes[i])}".rsplit(" ", 1)
+            pairs.append((prompt, answer))
+        else:
+            pairs.append((f"The {shapes[i]} is", colours[i]))
     listed = ", ".join(f"{c} {s}" for c, s in zip(colours, shapes))
-    return " ".join([listed[0].upper() + listed[1:] + "."] + [x[0].upper() + x[1:] for x in lookups])
+    return listed[0].upper() + listed[1:] + ".", pairs
+
+
+def recall_line(rng: np.random.Generator, cfg: WorldConfig) -> str:
+    """A look-up line of the corpus: "Green circle, blue star, white cross. The star is blue. The white one
+    is a cross. ..." The answer can only come from the list in front of it: the in-context look-up that
+    a reading passage's "Which colour does the star have?" needs, in its barest form (real corpora teach
+    it with tables, lists and repeated names)."""
+    listed, pairs = _lookups(rng, cfg)
+    return " ".join([listed] + [f"{prompt} {answer}." for prompt, answer in pairs])
+
+
+LOOKUP_PROMPT = "{context} {question}"  # a look-up line up to its last answer
+
+
+def recall_probe(rng: np.random.Generator, cfg: WorldConfig) -> Reading:
+    """A look-up line as a :class:`Reading`: the list and all look-ups but the last as the context, the
+    last look-up's prompt as the question (score with ``template=LOOKUP_PROMPT``)."""
+    listed, pairs = _lookups(rng, cfg)
+    (prompt, answer), earlier = pairs[-1], pairs[:-1]
+    context = " ".join([listed] + [f"{p} {a}." for p, a in earlier])
+    return Reading(context, prompt, answer, "lookup_shape" if " one is" in prompt else "lookup_colour")
 
 
 def text_corpus(cfg: WorldConfig, rng: np.random.Generator) -> list[str]:
