@@ -22,9 +22,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from lynxlib.backbones import heldout_reading, reading_accuracy  # noqa: E402
+from lynxlib.backbones.common import Timer  # noqa: E402
 from lynxlib.backbones.lm import pretrain_lm  # noqa: E402
 from lynxlib.config import ConfigError, dotted_overrides, load  # noqa: E402
-from lynxlib.backbones.common import Timer  # noqa: E402
 from lynxlib.runs import env_info, set_threads, write_json  # noqa: E402
 from lynxlib.tokenizer import train_tokenizer  # noqa: E402
 from lynxlib.world import stream_rng, text_corpus, text_instructions  # noqa: E402
@@ -64,19 +64,17 @@ def run_recipe(params: str, sets: list[str], passages: int) -> dict:
 
 def table(results: dict[str, dict]) -> str:
     names = list(results)
+
+    def row(label: str, scores: list[dict]) -> str:
+        return f"{label:16s}" + "".join(f"{r['exact']:.2f} / {r['shuffled']:.2f}".rjust(22) for r in scores)
+
     qtypes = sorted(next(iter(results.values()))["reading"]["by_qtype"])
-    head = f"{'question type':16s}" + "".join(f"{n:>22s}" for n in names)
-    rows = [head, f"{'':16s}" + "".join(f"{'exact / other ctx':>22s}" for _ in names)]
-    for q in qtypes + ["(all)"]:
-        cells = []
-        for n in names:
-            r = results[n]["reading"] if q == "(all)" else results[n]["reading"]["by_qtype"][q]
-            cells.append(f"{r['exact']:.2f} / {r['shuffled']:.2f}".rjust(22))
-        rows.append(f"{q + (' *' if q in BINDING else ''):16s}" + "".join(cells))
-    for q in ("lookup_colour", "lookup_shape"):  # "Green circle, blue star. The star is" -> "blue"
-        cells = [f"{results[n]['lookup']['by_qtype'][q]['exact']:.2f} / {results[n]['lookup']['by_qtype'][q]['shuffled']:.2f}"
-                 .rjust(22) for n in names]
-        rows.append(f"{q + ' *':16s}" + "".join(cells))
+    rows = [f"{'question type':16s}" + "".join(f"{n:>22s}" for n in names),
+            f"{'':16s}" + "".join(f"{'exact / other ctx':>22s}" for _ in names)]
+    rows += [row(q + (" *" if q in BINDING else ""), [results[n]["reading"]["by_qtype"][q] for n in names]) for q in qtypes]
+    rows.append(row("(all)", [results[n]["reading"] for n in names]))
+    # "Green circle, blue star. The star is" -> "blue"
+    rows += [row(q + " *", [results[n]["lookup"]["by_qtype"][q] for n in names]) for q in ("lookup_colour", "lookup_shape")]
     rows.append(f"{'train seconds':16s}" + "".join(f"{results[n]['train_s']:>22.0f}" for n in names))
     rows.append(f"{'corpus tokens':16s}" + "".join(f"{results[n]['corpus_tokens']:>22d}" for n in names))
     rows.append("* the answer is one of several words of its kind in the description: the noun must be found first")

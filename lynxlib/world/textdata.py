@@ -215,15 +215,20 @@ def reading_text(rng: np.random.Generator, cfg: WorldConfig) -> str:
     text, draw for draw; more questions per description put more of the corpus's tokens where the
     answer can only be read from the context (docs/calibration.md)."""
     scene = sample_scene(rng, cfg)
-    context = clean_caption(scene, rng)
-    asked = _questions(rng, scene, cfg, cfg.reading_questions)
-    return " ".join([context] + [f"Question: {q} Answer: {a}." for _, q, a in asked])
+    text = clean_caption(scene, rng)
+    for qtype, question, answer in _questions(rng, scene, cfg, cfg.reading_questions):
+        text = Reading(text, question, answer, qtype).text  # each question reads all that came before it
+    return text
 
 
-def _lookups(rng: np.random.Generator, cfg: WorldConfig) -> tuple[str, list[tuple[str, str]]]:
-    """A list of 3-6 coloured shapes (distinct shapes) and, in a fresh order, each looked up once:
-    (prompt, answer) pairs, by shape ("The star is", "blue") or, where its colour is unique in the list,
-    by colour half of the time ("The blue one is a", "star")."""
+LOOKUP_PROMPT = "{context} {question}"  # a look-up line up to its last answer
+
+
+def recall_probe(rng: np.random.Generator, cfg: WorldConfig) -> Reading:
+    """A look-up line as a :class:`Reading` (score with ``template=LOOKUP_PROMPT``): 3-6 coloured shapes
+    (distinct shapes) and all look-ups but the last as the context, the last look-up's prompt as the
+    question. Each shape is looked up once, in a fresh order, by shape ("The star is" -> "blue") or,
+    where its colour is unique in the list, by colour half of the time ("The blue one is a" -> "star")."""
     v = world_vocab(cfg)
     n = int(rng.integers(3, min(6, len(v.shapes)) + 1))
     shapes = [v.shapes[i] for i in rng.choice(len(v.shapes), size=n, replace=False)]
@@ -232,12 +237,13 @@ def _lookups(rng: np.random.Generator, cfg: WorldConfig) -> tuple[str, list[tupl
     pairs = []
     for i in rng.permutation(n):
         if colours[i] in unique and rng.random() < 0.5:
-            prompt, answer = f"The {colours[i]} one is {article(shapes[i])}".rsplit(" ", 1)
-            pairs.append((prompt, answer))
+            pairs.append(tuple(f"The {colours[i]} one is {article(shapes[i])}".rsplit(" ", 1)))
         else:
             pairs.append((f"The {shapes[i]} is", colours[i]))
     listed = ", ".join(f"{c} {s}" for c, s in zip(colours, shapes))
-    return listed[0].upper() + listed[1:] + ".", pairs
+    (prompt, answer), earlier = pairs[-1], pairs[:-1]
+    context = " ".join([listed[0].upper() + listed[1:] + "."] + [f"{p} {a}." for p, a in earlier])
+    return Reading(context, prompt, answer, "lookup_shape" if " one is" in prompt else "lookup_colour")
 
 
 def recall_line(rng: np.random.Generator, cfg: WorldConfig) -> str:
@@ -245,20 +251,8 @@ def recall_line(rng: np.random.Generator, cfg: WorldConfig) -> str:
     is a cross. ..." The answer can only come from the list in front of it: the in-context look-up that
     a reading passage's "Which colour does the star have?" needs, in its barest form (real corpora teach
     it with tables, lists and repeated names)."""
-    listed, pairs = _lookups(rng, cfg)
-    return " ".join([listed] + [f"{prompt} {answer}." for prompt, answer in pairs])
-
-
-LOOKUP_PROMPT = "{context} {question}"  # a look-up line up to its last answer
-
-
-def recall_probe(rng: np.random.Generator, cfg: WorldConfig) -> Reading:
-    """A look-up line as a :class:`Reading`: the list and all look-ups but the last as the context, the
-    last look-up's prompt as the question (score with ``template=LOOKUP_PROMPT``)."""
-    listed, pairs = _lookups(rng, cfg)
-    (prompt, answer), earlier = pairs[-1], pairs[:-1]
-    context = " ".join([listed] + [f"{p} {a}." for p, a in earlier])
-    return Reading(context, prompt, answer, "lookup_shape" if " one is" in prompt else "lookup_colour")
+    probe = recall_probe(rng, cfg)
+    return f"{LOOKUP_PROMPT.format(context=probe.context, question=probe.question)} {probe.answer}."
 
 
 def text_corpus(cfg: WorldConfig, rng: np.random.Generator) -> list[str]:
