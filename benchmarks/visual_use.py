@@ -4,7 +4,8 @@
         [--after pretrain_low,pretrain_high] [--init DIR,...] \
         [--train-mixture vqa_color:1,vqa_place:1 --train-steps 300 --lr 2e-3 --resolution high] \
         [--trainable adapters,frame_pos] [--set model.resampler.locality=2] \
-        [--tasks caption_pair,vqa_place,...] [--batches 3] [--threads 1] [--out FILE.json] [--eval-dir DIR]
+        [--tasks caption_pair,vqa_place,...] [--batches 3] [--threads 1] [--out FILE.json] [--eval-dir DIR] \
+        [--visuals oracle]
 
 The model is the variant's, with the weights of the finished stages ``--after`` (content-addressed
 artifacts under ``outputs/<scale>/shared``) and then of any run folders ``--init`` (a ``final/``
@@ -13,6 +14,9 @@ mixture for ``--train-steps`` (a probe run into ``--probe-dir``, not a study art
 the tiny world's calibration asked "can one task alone be learned from this state, and how fast?".
 Every row is measured on held-out draws (seed 999) of one task at high resolution. With ``--eval-dir``
 the model is also scored on Open-VQA-mini exactly as the study's evaluation scores a variant.
+``--visuals oracle`` replaces the tower's tokens, in training and evaluation alike, by scene-graph
+tokens in the tower's layout (``lynxlib/evaluate/oracle.py``: every patch carries its cell's object,
+bound): whether the bridge and the LM can bind when the tokens are perfect.
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ os.environ.setdefault("DS_ACCELERATOR", "cpu")
 from lynxlib import pipeline as P  # noqa: E402
 from lynxlib.build import freeze_for_stage  # noqa: E402
 from lynxlib.config import dotted_overrides, load  # noqa: E402
-from lynxlib.data import MixtureBatches, PromptFormatter  # noqa: E402
+from lynxlib.data import ArrayVisuals, MixtureBatches, PromptFormatter  # noqa: E402
 from lynxlib.evaluate.visual_use import visual_use_table  # noqa: E402
 from lynxlib.runs import env_info, set_threads, write_json  # noqa: E402
 from lynxlib.train import train_stage  # noqa: E402
@@ -65,6 +69,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None)
     ap.add_argument("--eval-dir", default="", help="also score Open-VQA-mini (the study's eval) into this folder")
+    ap.add_argument("--visuals", choices=("tower", "oracle"), default="tower",
+                    help="the tower's cached tokens, or scene-graph tokens in its layout")
     args = ap.parse_args()
     set_threads(args.threads)
 
@@ -77,8 +83,12 @@ def main() -> None:
     formatter = PromptFormatter(tokenizer=backbones.tokenizer, template=cfg.generation.template,
                                 num_image_tokens=model.num_image_tokens, max_len=stage.max_seq_len)
 
+    oracle = oracle_cache(cfg, world, model, args.out_root) if args.visuals == "oracle" else None
+
     def make_batches(stage_cfg, seed: int = 999):
-        visuals = P.world_visuals(cfg, world, model, backbones, stage_cfg.resolution, out_root=args.out_root)
+        visuals = (P.world_visuals(cfg, world, model, backbones, stage_cfg.resolution, out_root=args.out_root)
+                   if oracle is None else ArrayVisuals(images=None, videos=None, cache=oracle,
+                                                       cache_names={"image": "train_images", "video": "train_videos"}))
         return MixtureBatches(world_cfg=cfg.world, scenes=world.scenes("train"), clips=world.clips("train"),
                               visuals=visuals, formatter=formatter, stage=stage_cfg, seed=seed,
                               sees_images=not cfg.model.blind, pass_has_visual=False)
@@ -95,17 +105,34 @@ def main() -> None:
     table = visual_use_table(model, make_batches, args.tasks.split(","), n_batches=args.batches,
                              stage=dataclasses.replace(stage, resolution="high"))
     print(table.round(3).to_string())
-    openvqa = evaluate_openvqa(cfg, model, backbones, world, args) if args.eval_dir else None
+    openvqa = evaluate_openvqa(cfg, model, backbones, world, args, oracle) if args.eval_dir else None
     if args.out:
         write_json(args.out, {"args": vars(args), "env": env_info(), "rows": table.reset_index().to_dict("records"),
                               "openvqa": openvqa})
 
 
-def evaluate_openvqa(cfg, model, backbones, world, args) -> list[dict]:
+def oracle_cache(cfg, world, model, out_root: str):
+    """A feature cache of scene-graph tokens (train and every eval split) at the high resolution's layout."""
+    from lynxlib.evaluate.oracle import OracleTable, write_oracle_cache
+    from lynxlib.evaluate.sets import SPLIT_KINDS
+    from lynxlib.features import FeatureCache
+    from lynxlib.runs import resolve
+    from lynxlib.stages import stage_key
+
+    if cfg.eval.resolution != "high":
+        raise SystemExit(f"--visuals oracle scores at high resolution; eval.resolution is {cfg.eval.resolution!r}")
+    side = P.image_size(cfg, "high") // model.tower.patch_size
+    table = OracleTable.draw(dim=model.tower.width, side=side, seed=cfg.seed)
+    cache = FeatureCache(resolve(out_root) / cfg.scale / "features", f"oracle-{stage_key(cfg, 'world')}-{side}x{side}")
+    write_oracle_cache(cache, world, table, splits={"train": ("image", "video"), **SPLIT_KINDS})
+    return cache
+
+
+def evaluate_openvqa(cfg, model, backbones, world, args, oracle=None) -> list[dict]:
     """Open-VQA-mini accuracy per category of the probed model, as the study's eval scores it."""
     from lynxlib.evaluate.harness import evaluate_model
 
-    cache = P.feature_cache(cfg, backbones, P.image_size(cfg, cfg.eval.resolution), args.out_root)
+    cache = oracle or P.feature_cache(cfg, backbones, P.image_size(cfg, cfg.eval.resolution), args.out_root)
     evaluate_model(cfg, model=model.eval(), tokenizer=backbones.tokenizer, world=world, cache=cache,
                    out_dir=args.eval_dir, parts=("openvqa",), name=f"probe:{args.probe_dir}")
     rows = pd.read_csv(Path(args.eval_dir) / "openvqa.csv")
