@@ -5,18 +5,19 @@
         [--train-mixture vqa_color:1,vqa_place:1 --train-steps 300 --lr 2e-3 --resolution high] \
         [--trainable adapters,frame_pos] [--set model.resampler.locality=2] \
         [--tasks caption_pair,vqa_place,...] [--batches 3] [--threads 1] [--out FILE.json] [--eval-dir DIR] \
-        [--visuals oracle]
+        [--visuals oracle [--oracle-cells]]
 
 The model is the variant's, with the weights of the finished stages ``--after`` (content-addressed
 artifacts under ``outputs/<scale>/shared``) and then of any run folders ``--init`` (a ``final/``
 inside). With ``--train-mixture`` it first trains the instruct stage's trainable groups on that
 mixture for ``--train-steps`` (a probe run into ``--probe-dir``, not a study artifact): this is how
 the tiny world's calibration asked "can one task alone be learned from this state, and how fast?".
-Every row is measured on held-out draws (seed 999) of one task at high resolution. With ``--eval-dir``
+Every row is measured on held-out draws (seed 999) of one task at ``--resolution``. With ``--eval-dir``
 the model is also scored on Open-VQA-mini exactly as the study's evaluation scores a variant.
 ``--visuals oracle`` replaces the tower's tokens, in training and evaluation alike, by scene-graph
 tokens in the tower's layout (``lynxlib/evaluate/oracle.py``: every patch carries its cell's object,
-bound): whether the bridge and the LM can bind when the tokens are perfect.
+bound): whether the bridge and the LM can bind when the tokens are perfect; ``--oracle-cells`` adds
+each patch's grid-cell row and column, the coordinates Spatial answers are phrased in.
 """
 from __future__ import annotations
 
@@ -71,6 +72,7 @@ def main() -> None:
     ap.add_argument("--eval-dir", default="", help="also score Open-VQA-mini (the study's eval) into this folder")
     ap.add_argument("--visuals", choices=("tower", "oracle"), default="tower",
                     help="the tower's cached tokens, or scene-graph tokens in its layout")
+    ap.add_argument("--oracle-cells", action="store_true", help="oracle tokens also name their grid cell")
     args = ap.parse_args()
     set_threads(args.threads)
 
@@ -83,7 +85,7 @@ def main() -> None:
     formatter = PromptFormatter(tokenizer=backbones.tokenizer, template=cfg.generation.template,
                                 num_image_tokens=model.num_image_tokens, max_len=stage.max_seq_len)
 
-    oracle = oracle_cache(cfg, world, model, args.out_root) if args.visuals == "oracle" else None
+    oracle = oracle_cache(cfg, world, model, args.out_root, cells=args.oracle_cells) if args.visuals == "oracle" else None
 
     def make_batches(stage_cfg, seed: int = 999):
         visuals = (P.world_visuals(cfg, world, model, backbones, stage_cfg.resolution, out_root=args.out_root)
@@ -103,7 +105,7 @@ def main() -> None:
         train_stage(model=model, batches=make_batches(probe, seed=cfg.seed), cfg=probe, out_dir=args.probe_dir,
                     seed=cfg.seed)
     table = visual_use_table(model, make_batches, args.tasks.split(","), n_batches=args.batches,
-                             stage=dataclasses.replace(stage, resolution="high"))
+                             stage=stage)
     print(table.round(3).to_string())
     openvqa = evaluate_openvqa(cfg, model, backbones, world, args, oracle) if args.eval_dir else None
     if args.out:
@@ -111,7 +113,7 @@ def main() -> None:
                               "openvqa": openvqa})
 
 
-def oracle_cache(cfg, world, model, out_root: str):
+def oracle_cache(cfg, world, model, out_root: str, *, cells: bool = False):
     """A feature cache of scene-graph tokens (train and every eval split) at the high resolution's layout."""
     from lynxlib.evaluate.oracle import OracleTable, write_oracle_cache
     from lynxlib.evaluate.sets import SPLIT_KINDS
@@ -122,8 +124,9 @@ def oracle_cache(cfg, world, model, out_root: str):
     if cfg.eval.resolution != "high":
         raise SystemExit(f"--visuals oracle scores at high resolution; eval.resolution is {cfg.eval.resolution!r}")
     side = P.image_size(cfg, "high") // model.tower.patch_size
-    table = OracleTable.draw(dim=model.tower.width, side=side, seed=cfg.seed)
-    cache = FeatureCache(resolve(out_root) / cfg.scale / "features", f"oracle-{stage_key(cfg, 'world')}-{side}x{side}")
+    table = OracleTable.draw(dim=model.tower.width, side=side, seed=cfg.seed, cells=cells)
+    name = f"oracle-{stage_key(cfg, 'world')}-{side}x{side}" + ("-cells" if cells else "")
+    cache = FeatureCache(resolve(out_root) / cfg.scale / "features", name)
     write_oracle_cache(cache, world, table, splits={"train": ("image", "video"), **SPLIT_KINDS})
     return cache
 

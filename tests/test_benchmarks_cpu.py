@@ -216,3 +216,25 @@ def test_lm_reading_scores_each_corpus_recipe_on_the_same_passages(tmp_path):
     bad = subprocess.run(cmd[:4] + ["--recipe", "x=world.reading_question=3"], cwd=ROOT, env=ENV,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "reading_question" in bad.stderr
+
+
+def test_visual_use_trains_and_scores_on_oracle_tokens(results):
+    """benchmarks/visual_use.py --visuals oracle --oracle-cells at smoke: the oracle cache has the
+    tower's layout (CLS + patches, the tower's width), a gap row per task, and Open-VQA-mini scored
+    on every image and video category from those tokens."""
+    from lynxlib.config import load
+    from lynxlib.world.evalsets import CATEGORY_TASKS
+
+    tmp, cfg = results["tmp"], load("params/smoke.yaml")
+    out = run("visual_use.py", tmp / "out", tmp / "oracle.json", "--visuals", "oracle", "--oracle-cells",
+              "--train-mixture", "vqa_color:1,vqa_ocr:1", "--train-steps", "2", "--batches", "1",
+              "--tasks", "vqa_color,vqa_ocr", "--probe-dir", str(tmp / "oracle_probe"),
+              "--eval-dir", str(tmp / "oracle_eval"))["json"]
+    assert [r["task"] for r in out["rows"]] == ["vqa_color", "vqa_ocr"]
+    assert all(math.isfinite(r["gap"]) and r["true"] > 0 for r in out["rows"])
+    assert {(r["kind"], r["category"].replace(" ", "")) for r in out["openvqa"]} == {  # "Action (Y/N)" shown
+        (kind, cat) for kind, cats in CATEGORY_TASKS.items() for cat in cats}
+    assert all(r["total"] > 0 for r in out["openvqa"])
+    [meta] = (tmp / "out" / "smoke" / "features").glob("oracle-*-cells/train_images.json")
+    side = cfg.world.image_size_high // cfg.vision.patch_size
+    assert json.loads(meta.read_text())["shape"] == [cfg.world.train_scenes, 1, 1 + side * side, cfg.vision.width]

@@ -57,6 +57,14 @@ def test_arrays_and_clips_have_the_cache_layout(table):
     assert not np.allclose(clips[0, 0, 1], clips[1, 0, 1])
 
 
+def test_cell_terms_name_the_grid_cell_and_leave_the_rest_unchanged():
+    plain, cells = OracleTable.draw(dim=32, side=SIDE, seed=0), OracleTable.draw(dim=32, side=SIDE, seed=0, cells=True)
+    np.testing.assert_array_equal(plain.positions, cells.positions)  # tables without cells keep their draws
+    diff = _patch(scene_tokens(_scene(), cells), 5, 0) - _patch(scene_tokens(_scene(), plain), 5, 0)
+    np.testing.assert_allclose(diff, cells("row", "2") + cells("col", "0"), atol=1e-6)  # patch (5, 0): cell (2, 0)
+    assert not np.allclose(cells("row", "2"), cells("col", "2"))
+
+
 def test_unknown_value_names_the_term(table):
     with pytest.raises(ValueError, match="shape 'blob'"):
         table("shape", "blob")

@@ -6,11 +6,14 @@ bound together in its cell, or the bridge and the LM cannot do the look-up even 
 tokens settle it: they have the tower's layout (a CLS token, then ``side x side`` patch tokens, row
 major) and carry exactly the scene graph, bound per patch:
 
-    token(patch) = place + position(patch) + [shape + colour + size of the object in its cell]
+    token(patch) = place + position(patch) + [row + column of its grid cell, with ``cells``]
+                   + [shape + colour + size of the object in its cell]
                    + [shape + colour + group flag of the group item in its slot] + [word + kind of the text]
 
 Each term is a fixed random vector (one table per attribute, drawn from ``seed``), so a linear read of
-a patch token recovers every attribute of what is there. Videos get only their place (no frame's
+a patch token recovers every attribute of what is there. ``position(patch)`` alone is one unrelated
+vector per patch, as a learned position embedding starts; with ``cells`` each patch also names the row
+and the column of its grid cell, the scene graph's own coordinates, which Spatial answers are phrased in. Videos get only their place (no frame's
 scene graph is modelled): probes with these tokens train and score still-image tasks.
 """
 from __future__ import annotations
@@ -24,8 +27,10 @@ from lynxlib.runs import atomic_path, show_progress, write_json
 from lynxlib.world.scene import GROUP_SUBDIV, Scene
 from lynxlib.world.vocab import COLOURS, PLACES, SHAPES, SIZES, TEXT_KINDS, WORDS
 
+MAX_GRID = 8  # grid cells per side the row / column terms cover (worlds use 3 or 4)
 TERMS = {"place": PLACES, "shape": SHAPES, "colour": tuple(COLOURS), "size": SIZES, "word": WORDS,
          "kind": TEXT_KINDS, "flag": ("cls", "object", "group", "text")}
+CELL_TERMS = {"row": tuple(str(i) for i in range(MAX_GRID)), "col": tuple(str(i) for i in range(MAX_GRID))}
 
 
 @dataclass(frozen=True)
@@ -36,14 +41,19 @@ class OracleTable:
     side: int
     vectors: dict[str, dict[str, np.ndarray]]
     positions: np.ndarray  # (side * side, dim)
+    cells: bool = False    # add each patch's grid-cell row and column terms
 
     @classmethod
-    def draw(cls, *, dim: int, side: int, seed: int = 0) -> "OracleTable":
+    def draw(cls, *, dim: int, side: int, seed: int = 0, cells: bool = False) -> "OracleTable":
         rng = np.random.default_rng(seed)
         unit = 1.0 / np.sqrt(dim)  # each term ~ unit norm: sums stay comparable whatever a patch holds
         vectors = {term: {value: rng.normal(0.0, unit, dim).astype(np.float32) for value in values}
                    for term, values in TERMS.items()}
-        return cls(dim, side, vectors, rng.normal(0.0, unit, (side * side, dim)).astype(np.float32))
+        positions = rng.normal(0.0, unit, (side * side, dim)).astype(np.float32)
+        # drawn after everything else, so tables without cells are unchanged by their existence
+        vectors |= {term: {value: rng.normal(0.0, unit, dim).astype(np.float32) for value in values}
+                    for term, values in CELL_TERMS.items()}
+        return cls(dim, side, vectors, positions, cells)
 
     def __call__(self, term: str, value: str) -> np.ndarray:
         try:
@@ -69,6 +79,8 @@ def scene_tokens(scene: Scene, table: OracleTable) -> np.ndarray:
         prow, pcol = divmod(index, side)
         token = place + table.positions[index]
         cell = (_cell(prow, side, grid), _cell(pcol, side, grid))
+        if table.cells:
+            token = token + table("row", str(cell[0])) + table("col", str(cell[1]))
         if (o := objects.get(cell)) is not None:
             token = token + table("flag", "object") + table("shape", o.shape) + table("colour", o.colour) \
                 + table("size", o.size)
