@@ -238,3 +238,22 @@ def test_visual_use_trains_and_scores_on_oracle_tokens(results):
     [meta] = (tmp / "out" / "smoke" / "features").glob("oracle-*-cells/train_images.json")
     side = cfg.world.image_size_high // cfg.vision.patch_size
     assert json.loads(meta.read_text())["shape"] == [cfg.world.train_scenes, 1, 1 + side * side, cfg.vision.width]
+
+
+def test_variant_run_trains_the_overridden_recipe_and_scores_it(results):
+    """benchmarks/variant_run.py at smoke with a mixture override: the stage-2 artifact is the one the
+    override keys (not the params file's), stage 1 is shared with it, and Open-VQA-mini is scored
+    beside the majority answer."""
+    from lynxlib.config import load
+    from lynxlib.stages import stage_key
+
+    tmp = results["tmp"]
+    out = run("variant_run.py", tmp / "out", tmp / "variant.json", "--set", "instruct.mixture.vqa_ocr=3")["json"]
+    cfg, default = load("params/smoke.yaml", "ours", instruct={"mixture": {"vqa_ocr": 3}}), load("params/smoke.yaml")
+    assert out["artifacts"]["instruct"] == f"instruct-{stage_key(cfg, 'instruct')}"
+    assert stage_key(cfg, "instruct") != stage_key(default, "instruct")
+    assert out["artifacts"]["pretrain_low"] == f"pretrain_low-{stage_key(default, 'pretrain_low')}"
+    assert set(out["seconds"]) == {"pretrain_low", "pretrain_high", "instruct", "eval"}
+    image = [r for r in out["openvqa"] if r["kind"] == "image"]
+    assert {r["category"] for r in image} >= {"OCR", "Counting", "Color", "Spatial", "Place"}
+    assert all(0 < r["majority"] <= 100 and 0 <= r["accuracy"] <= 100 for r in out["openvqa"])
