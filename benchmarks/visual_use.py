@@ -85,7 +85,9 @@ def main() -> None:
     formatter = PromptFormatter(tokenizer=backbones.tokenizer, template=cfg.generation.template,
                                 num_image_tokens=model.num_image_tokens, max_len=stage.max_seq_len)
 
-    oracle = oracle_cache(cfg, world, model, args.out_root, cells=args.oracle_cells) if args.visuals == "oracle" else None
+    oracle = None
+    if args.visuals == "oracle":
+        oracle = oracle_cache(cfg, world, model, args.out_root, cells=args.oracle_cells)
 
     def make_batches(stage_cfg, seed: int = 999):
         visuals = (P.world_visuals(cfg, world, model, backbones, stage_cfg.resolution, out_root=args.out_root)

@@ -244,12 +244,14 @@ def test_variant_run_trains_the_overridden_recipe_and_scores_it(results):
     """benchmarks/variant_run.py at smoke with a mixture override: the stage-2 artifact is the one the
     override keys (not the params file's), stage 1 is shared with it, and Open-VQA-mini is scored
     beside the majority answer."""
-    from lynxlib.config import load
+    from lynxlib.config import dotted_overrides, load
     from lynxlib.stages import stage_key
 
     tmp = results["tmp"]
     out = run("variant_run.py", tmp / "out", tmp / "variant.json", "--set", "instruct.mixture.vqa_ocr=3")["json"]
-    cfg, default = load("params/smoke.yaml", "ours", instruct={"mixture": {"vqa_ocr": 3}}), load("params/smoke.yaml")
+    default = load("params/smoke.yaml")
+    cfg = load("params/smoke.yaml", **dotted_overrides(["instruct.mixture.vqa_ocr=3"]))
+    assert cfg.instruct.mixture == {**default.instruct.mixture, "vqa_ocr": 3.0}  # one weight edited, not replaced
     assert out["artifacts"]["instruct"] == f"instruct-{stage_key(cfg, 'instruct')}"
     assert stage_key(cfg, "instruct") != stage_key(default, "instruct")
     assert out["artifacts"]["pretrain_low"] == f"pretrain_low-{stage_key(default, 'pretrain_low')}"

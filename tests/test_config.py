@@ -127,3 +127,12 @@ def test_dotted_overrides_nest_and_parse_yaml_values():
     assert config.load("params/smoke.yaml", **got).model.resampler.locality == 2.0
     with pytest.raises(config.ConfigError, match="'locality': expected key.path=value"):
         config.dotted_overrides(["locality"])
+
+
+def test_a_dotted_mixture_weight_edits_one_task_and_a_mapping_replaces_the_mixture():
+    base = config.load("params/smoke.yaml").instruct.mixture
+    edited = config.load("params/smoke.yaml", **config.dotted_overrides(["instruct.mixture.vqa_ocr=12"]))
+    assert edited.instruct.mixture == {**base, "vqa_ocr": 12.0} and len(base) > 1
+    whole = config.load("params/smoke.yaml", **config.dotted_overrides(["instruct.mixture={vqa_ocr: 1}"]))
+    assert whole.instruct.mixture == {"vqa_ocr": 1.0}
+    assert config.load("params/smoke.yaml", instruct={"mixture": {"vqa_ocr": 1}}).instruct.mixture == {"vqa_ocr": 1.0}

@@ -20,11 +20,20 @@ class ConfigError(ValueError):
     """Bad params: raised before any work starts, naming the file and key."""
 
 
+class KeyEdits(dict):
+    """Overrides addressed key by key (command-line ``a.b.c=v``): merged even into a ``mixture``,
+    which a file's mapping replaces whole (a variant's mixture is a distribution, not a patch)."""
+
+
 def deep_merge(base: dict, override: dict) -> dict:
-    """Return ``base`` with ``override`` merged in; nested dicts merge, everything else replaces."""
+    """Return ``base`` with ``override`` merged in; nested dicts merge, everything else replaces.
+
+    A ``mixture`` mapping replaces the base's whole unless it is :class:`KeyEdits`, so ``--set
+    instruct.mixture.vqa_ocr=12`` changes one weight and keeps the others."""
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "mixture":
+        mergeable = key != "mixture" or isinstance(value, KeyEdits)
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and mergeable:
             merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
@@ -117,8 +126,11 @@ def validate(cfg: Config) -> None:
 
 
 def dotted_overrides(items: list[str]) -> dict:
-    """``["a.b=1", ...]`` (command-line ``--set``) -> nested overrides for :func:`load`, values parsed as YAML."""
-    out: dict = {}
+    """``["a.b=1", ...]`` (command-line ``--set``) -> nested overrides for :func:`load`, values parsed as YAML.
+
+    Each path edits one key (:class:`KeyEdits`): ``instruct.mixture.vqa_ocr=12`` keeps the other
+    weights; ``instruct.mixture={vqa_ocr: 1}`` gives a whole new mixture."""
+    out: dict = KeyEdits()
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -126,7 +138,7 @@ def dotted_overrides(items: list[str]) -> dict:
         node = out
         *parents, leaf = key.split(".")
         for part in parents:
-            node = node.setdefault(part, {})
+            node = node.setdefault(part, KeyEdits())
         node[leaf] = yaml.safe_load(value)
     return out
 

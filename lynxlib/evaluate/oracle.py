@@ -13,8 +13,9 @@ major) and carry exactly the scene graph, bound per patch:
 Each term is a fixed random vector (one table per attribute, drawn from ``seed``), so a linear read of
 a patch token recovers every attribute of what is there. ``position(patch)`` alone is one unrelated
 vector per patch, as a learned position embedding starts; with ``cells`` each patch also names the row
-and the column of its grid cell, the scene graph's own coordinates, which Spatial answers are phrased in. Videos get only their place (no frame's
-scene graph is modelled): probes with these tokens train and score still-image tasks.
+and the column of its grid cell, the scene graph's own coordinates, which Spatial answers are phrased in.
+Videos get only their place (no frame's scene graph is modelled): probes with these tokens train and
+score still-image tasks.
 """
 from __future__ import annotations
 
