@@ -8,6 +8,7 @@ checkpoint hash, its feature layer and the resolution; training and evaluation m
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -59,9 +60,13 @@ class FeatureCache:
 
     def ensure(self, name: str, tower: VisionTower, frames: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
         """Encode ``frames`` once (under a lock, so parallel runs share the work); memmap thereafter."""
+        return self.store(name, lambda: encode_array(tower, frames, batch_size=batch_size, desc=f"cache {name}"))
+
+    def store(self, name: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """Write ``compute()`` as ``name`` unless it is there (under a lock, atomically); memmap it."""
         with file_lock(self.folder / f".{name}.lock"):
             if not self.has(name):
-                tokens = encode_array(tower, frames, batch_size=batch_size, desc=f"cache {name}")
+                tokens = compute()
                 with atomic_path(self.path(name)) as tmp:
                     with tmp.open("wb") as handle:
                         np.save(handle, tokens)

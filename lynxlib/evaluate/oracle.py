@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from lynxlib.runs import atomic_path, show_progress, write_json
+from lynxlib.runs import show_progress
 from lynxlib.world.scene import GROUP_SUBDIV, Scene
 from lynxlib.world.vocab import COLOURS, PLACES, SHAPES, SIZES, TEXT_KINDS, WORDS
 
@@ -112,18 +112,14 @@ def write_oracle_cache(cache, world, table: OracleTable, *, splits: dict[str, tu
     """Fill ``cache`` (a :class:`~lynxlib.features.FeatureCache`) with oracle arrays named as the
     pipeline names them (``<split>_images``, ``<split>_videos``), so training and evaluation read them
     where they would read the tower's tokens. Arrays already there are kept."""
+    def images(split: str) -> np.ndarray:
+        return oracle_arrays(world.scenes(split), table, desc=f"oracle {split}_images")
+
+    def videos(split: str) -> np.ndarray:
+        clips = world.clips(split)
+        return place_only_clips([c.place for c in clips], table, clips[0].frames if clips else 1)
+
     for split, kinds in splits.items():
         for kind in kinds:
-            name = f"{split}_{kind}s"
-            if cache.has(name):
-                continue
-            if kind == "image":
-                tokens = oracle_arrays(world.scenes(split), table, desc=f"oracle {name}")
-            else:
-                clips = world.clips(split)
-                tokens = place_only_clips([c.place for c in clips], table, clips[0].frames if clips else 1)
-            cache.folder.mkdir(parents=True, exist_ok=True)
-            with atomic_path(cache.path(name)) as tmp:
-                with tmp.open("wb") as handle:
-                    np.save(handle, tokens)
-            write_json(cache.folder / f"{name}.json", {"shape": list(tokens.shape), "dtype": "float32"})
+            make = images if kind == "image" else videos
+            cache.store(f"{split}_{kind}s", lambda: make(split))
