@@ -62,6 +62,20 @@ def test_wrong_type_names_key_and_type(tmp_path):
         config.load(tmp_path / "s.yaml")
 
 
+def test_exponent_without_dot_is_a_float(tmp_path):
+    # PyYAML (YAML 1.1) reads ``1e-3`` as the string "1e-3"; a float key takes it as the number it means
+    (tmp_path / "variants").mkdir()
+    (tmp_path / "variants" / "ours.yaml").write_text("instruct:\n  lr: 2e-4\n")
+    (tmp_path / "s.yaml").write_text("scale: smoke\n")
+    cfg = config.load(tmp_path / "s.yaml", **config.dotted_overrides(["backbones.lm_lr=1e-3"]))
+    assert cfg.instruct.lr == pytest.approx(2e-4) and isinstance(cfg.instruct.lr, float)
+    assert cfg.backbones.lm_lr == pytest.approx(1e-3)
+    with pytest.raises(config.ConfigError, match=r"backbones\.lm_lr: expected float, got str 'fast'"):
+        config.load(tmp_path / "s.yaml", **config.dotted_overrides(["backbones.lm_lr=fast"]))
+    with pytest.raises(config.ConfigError, match=r"instruct\.steps: expected int, got str '1e3'"):
+        config.load(tmp_path / "s.yaml", **config.dotted_overrides(["instruct.steps=1e3"]))
+
+
 def test_bad_choice_and_missing_variant(tmp_path):
     (tmp_path / "variants").mkdir()
     (tmp_path / "variants" / "ours.yaml").write_text("model:\n  fusion: sideways\n")
