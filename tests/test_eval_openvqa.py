@@ -130,3 +130,22 @@ def test_comparison_with_controls():
     assert "color: #cf222e" in style_table(table).to_html()   # a margin of 0 is flagged
     with pytest.raises(ValueError, match="no 'text-only' entry"):
         comparison_table({"majority answer": scores["majority answer"], "ours": scores["ours"]})
+
+
+def test_yes_no_breakdown_separates_format_from_decision():
+    """A described answer counts against the format, not the decision; other parts and categories are
+    left out; a category with no yes/no answers has no accuracy."""
+    from lynxlib.evaluate.openvqa_tables import yes_no_breakdown
+
+    preds = [{"part": "openvqa", "category": "Reasoning", "prediction": "Yes.", "correct": True},
+             {"part": "openvqa", "category": "Reasoning", "prediction": "no, it is red", "correct": False},
+             {"part": "openvqa", "category": "Reasoning", "prediction": "stays still", "correct": False},
+             {"part": "openvqa", "category": "Reasoning", "prediction": "nothing", "correct": False},
+             {"part": "mme", "category": "Reasoning", "prediction": "yes", "correct": True},
+             {"part": "openvqa", "category": "Action (Y/N)", "prediction": "moves left", "correct": False}]
+    table = yes_no_breakdown(preds, ["Reasoning", "Action (Y/N)"]).set_index("category")
+    assert table.loc["Reasoning", "n"] == 4 and table.loc["Reasoning", "yes_no"] == 2
+    assert table.loc["Reasoning", "correct_among_yes_no"] == 1
+    assert table.loc["Reasoning", "accuracy_among_yes_no"] == 0.5
+    assert table.loc["Action (Y/N)", "yes_no"] == 0
+    assert math.isnan(table.loc["Action (Y/N)", "accuracy_among_yes_no"])

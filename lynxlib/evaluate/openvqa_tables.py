@@ -108,3 +108,21 @@ def style_table(table: pd.DataFrame, *, digits: int = 1):
 
     styler = table.style.format(f"{{:.{digits}f}}", na_rep="-")
     return styler.map(colour, subset=margins) if margins else styler
+
+
+def yes_no_breakdown(predictions: Sequence[Mapping], categories: Sequence[str]) -> pd.DataFrame:
+    """Per category: how many answers say yes or no at all, and how many of those are right.
+
+    Separates the format (a yes/no question answered with a description) from the decision (the
+    yes or no itself), which one accuracy mixes. ``predictions`` are ``predictions.jsonl`` rows.
+    """
+    rows = []
+    for category in categories:
+        items = [p for p in predictions if p.get("part", "openvqa") == "openvqa" and p.get("category") == category]
+        words = [(p.get("prediction") or "").strip().lower().split() for p in items]
+        said = [p for p, w in zip(items, words) if w and w[0].strip(".,:;!") in ("yes", "no")]
+        right = sum(bool(p["correct"]) for p in said)
+        rows.append({"category": category, "n": len(items), "yes_no": len(said),
+                     "correct_among_yes_no": right,
+                     "accuracy_among_yes_no": round(right / len(said), 4) if said else float("nan")})
+    return pd.DataFrame(rows)
