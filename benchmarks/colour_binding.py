@@ -10,14 +10,13 @@ Each folder holds an evaluation's ``predictions.jsonl`` (the study's eval, or ``
 from __future__ import annotations
 
 import argparse
-import json
 import os
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from lynxlib.config import load  # noqa: E402
 from lynxlib.evaluate.bridge import colour_by_choices  # noqa: E402
+from lynxlib.evaluate.harness import read_predictions  # noqa: E402
 from lynxlib.runs import env_info, write_json  # noqa: E402
 from lynxlib.world.evalsets import open_vqa_mini  # noqa: E402
 
@@ -32,10 +31,10 @@ def main() -> None:
     _, _, scenes, _ = open_vqa_mini(load(args.params).world)
     results = {}
     for folder in args.folders:
-        path = Path(folder) / "predictions.jsonl"
-        if not path.is_file():
-            raise SystemExit(f"{path}: not found (give evaluation folders holding predictions.jsonl)")
-        table = colour_by_choices([json.loads(line) for line in path.read_text().splitlines() if line], scenes)
+        try:
+            table = colour_by_choices(read_predictions(folder), scenes)
+        except FileNotFoundError as err:
+            raise SystemExit(str(err)) from None
         results[folder] = table.to_dict("records")
         print(folder)
         print(table.round(2).to_string(index=False))

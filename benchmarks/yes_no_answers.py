@@ -10,9 +10,8 @@ Each folder holds an evaluation's ``predictions.jsonl`` (the study's eval, or ``
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
+from lynxlib.evaluate.harness import read_predictions
 from lynxlib.evaluate.openvqa_tables import yes_no_breakdown
 from lynxlib.runs import env_info, write_json
 
@@ -25,11 +24,10 @@ def main() -> None:
     args = ap.parse_args()
     results = {}
     for folder in args.folders:
-        path = Path(folder) / "predictions.jsonl"
-        if not path.is_file():
-            raise SystemExit(f"{path}: not found (give evaluation folders holding predictions.jsonl)")
-        table = yes_no_breakdown([json.loads(line) for line in path.read_text().splitlines() if line],
-                                 args.categories)
+        try:
+            table = yes_no_breakdown(read_predictions(folder), args.categories)
+        except FileNotFoundError as err:
+            raise SystemExit(str(err)) from None
         results[folder] = table.to_dict("records")
         print(folder)
         print(table.to_string(index=False))

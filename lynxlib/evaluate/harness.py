@@ -237,3 +237,11 @@ def evaluate_model(cfg, *, model, tokenizer, world, out_dir: str | Path, judge: 
     summary.files = run.files + ["predictions.jsonl", "summary.json"]
     write_json(out / "summary.json", summary.to_dict())
     return summary
+
+
+def read_predictions(eval_dir: str | Path) -> list[dict]:
+    """The rows :func:`evaluate_model` wrote to ``<eval_dir>/predictions.jsonl``."""
+    path = Path(eval_dir) / "predictions.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found (give evaluation folders holding predictions.jsonl)")
+    return [json.loads(line) for line in path.read_text().splitlines() if line]

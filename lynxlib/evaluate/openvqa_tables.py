@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from lynxlib.evaluate.openvqa import CATEGORIES, OpenVQAResult
+from lynxlib.evaluate.text import leading_verdict
 
 
 def paper_table(results: Sequence[OpenVQAResult]) -> pd.DataFrame:
@@ -111,7 +112,8 @@ def style_table(table: pd.DataFrame, *, digits: int = 1):
 
 
 def yes_no_breakdown(predictions: Sequence[Mapping], categories: Sequence[str]) -> pd.DataFrame:
-    """Per category: how many answers say yes or no at all, and how many of those are right.
+    """Per category: how many answers lead with a yes or no verdict (the rule judge's reading), and
+    how many of those are right.
 
     Separates the format (a yes/no question answered with a description) from the decision (the
     yes or no itself), which one accuracy mixes. ``predictions`` are ``predictions.jsonl`` rows.
@@ -119,8 +121,7 @@ def yes_no_breakdown(predictions: Sequence[Mapping], categories: Sequence[str]) 
     rows = []
     for category in categories:
         items = [p for p in predictions if p.get("part", "openvqa") == "openvqa" and p.get("category") == category]
-        words = [(p.get("prediction") or "").strip().lower().split() for p in items]
-        said = [p for p, w in zip(items, words) if w and w[0].strip(".,:;!") in ("yes", "no")]
+        said = [p for p in items if leading_verdict(p.get("prediction") or "")]
         right = sum(bool(p["correct"]) for p in said)
         rows.append({"category": category, "n": len(items), "yes_no": len(said),
                      "correct_among_yes_no": right,
