@@ -51,7 +51,7 @@ def parse_mixture(text: str) -> dict[str, float]:
         raise SystemExit(f"--train-mixture {text!r}: expected task:weight,task:weight ({err})") from None
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--params", default="params/tiny.yaml")
     ap.add_argument("--variant", default="ours")
@@ -73,7 +73,23 @@ def main() -> None:
     ap.add_argument("--visuals", choices=("tower", "oracle"), default="tower",
                     help="the tower's cached tokens, or scene-graph tokens in its layout")
     ap.add_argument("--oracle-cells", action="store_true", help="oracle tokens also name their grid cell")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def train_probe(model, make_batches, stage, args: argparse.Namespace, cfg) -> None:
+    """``--train-mixture`` for ``--train-steps`` at ``--lr``, training ``--trainable`` (or the stage's groups)."""
+    probe = dataclasses.replace(stage, mixture=parse_mixture(args.train_mixture), lr=args.lr,
+                                steps=args.train_steps, warmup_steps=min(20, args.train_steps),
+                                ckpt_every=10**9, log_every=50,
+                                trainable=args.trainable.split(",") if args.trainable else stage.trainable)
+    freeze_for_stage(model, probe.trainable)
+    shutil.rmtree(args.probe_dir, ignore_errors=True)
+    train_stage(model=model, batches=make_batches(probe, seed=cfg.seed), cfg=probe, out_dir=args.probe_dir,
+                seed=cfg.seed)
+
+
+def main() -> None:
+    args = parse_args()
     set_threads(args.threads)
 
     cfg = load(args.params, args.variant, **dotted_overrides(args.set))
@@ -98,14 +114,7 @@ def main() -> None:
                               sees_images=not cfg.model.blind, pass_has_visual=False)
 
     if args.train_mixture:
-        probe = dataclasses.replace(stage, mixture=parse_mixture(args.train_mixture), lr=args.lr,
-                                    steps=args.train_steps, warmup_steps=min(20, args.train_steps),
-                                    ckpt_every=10**9, log_every=50,
-                                    trainable=args.trainable.split(",") if args.trainable else stage.trainable)
-        freeze_for_stage(model, probe.trainable)
-        shutil.rmtree(args.probe_dir, ignore_errors=True)
-        train_stage(model=model, batches=make_batches(probe, seed=cfg.seed), cfg=probe, out_dir=args.probe_dir,
-                    seed=cfg.seed)
+        train_probe(model, make_batches, stage, args, cfg)
     table = visual_use_table(model, make_batches, args.tasks.split(","), n_batches=args.batches,
                              stage=stage)
     print(table.round(3).to_string())

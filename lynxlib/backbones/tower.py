@@ -37,6 +37,7 @@ scenes that carry a word, so ``tower_high_every: 2`` over 2,000 steps shows it 3
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -46,9 +47,9 @@ from open_clip.loss import ClipLoss
 from tqdm import tqdm
 
 from lynxlib.backbones.attributes import AttributeHeads
-from lynxlib.backbones.cells import cell_rows
 from lynxlib.backbones.common import adamw, rng, torch_seed, warmup_cosine
 from lynxlib.backbones.hard_negatives import caption_pairs, hard_negative_loss
+from lynxlib.backbones.word_heads import TokenHead, WordHead, grounded_items, word_targets
 from lynxlib.runs import show_progress
 from lynxlib.config import Config
 from lynxlib.vision import interpolate_pos, to_pixel_values
@@ -124,35 +125,6 @@ def encode_text(clip, text: torch.Tensor) -> torch.Tensor:
     return F.normalize(x, dim=-1)
 
 
-class WordHead(torch.nn.Module):
-    """Training-only head: mean-pooled feature-layer tokens -> which caption tokens the image has
-    (soft-target cross-entropy over the vocabulary, CatLIP-style): a direct, text-tower-free signal
-    for every word a caption says (shapes, colours, sizes, counts, the word on the sign)."""
-
-    def __init__(self, width: int, vocab_size: int):
-        super().__init__()
-        self.norm = torch.nn.LayerNorm(width)
-        self.proj = torch.nn.Linear(width, vocab_size)
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.norm(tokens.mean(dim=1)))
-
-
-def grounded_items(scenes: Sequence, rows: Sequence[int], grid_side: int) -> tuple[list[tuple[int, list[int]]], list[str]]:
-    """Each object (and rendered word) of ``scenes[rows]`` as (batch row, its cell's token indices) and
-    the words a caption says about it ("large red circle", 'sign "car"')."""
-    where, phrases = [], []
-    for b, i in enumerate(rows):
-        scene = scenes[i]
-        for obj in scene.objects:
-            where.append((b, cell_rows(grid_side, obj.row, obj.col, scene.grid)))
-            phrases.append(f"{obj.size} {obj.colour} {obj.shape}")
-        if scene.text is not None:
-            where.append((b, cell_rows(grid_side, scene.text.row, scene.text.col, scene.grid)))
-            phrases.append(f'{scene.text.kind} "{scene.text.word}"')
-    return where, phrases
-
-
 def word_rows(scenes: Sequence) -> np.ndarray:
     """Rows of the scenes that carry a word: ``tower_high_words`` draws the high-resolution batches
     from them only. The conv-stem ViT reads the word after 13,000-26,000 legible word images
@@ -161,98 +133,119 @@ def word_rows(scenes: Sequence) -> np.ndarray:
     return np.array([i for i, scene in enumerate(scenes) if scene.text is not None], dtype=np.int64)
 
 
-def word_targets(text: torch.Tensor, vocab_size: int, special: Sequence[int]) -> torch.Tensor:
-    """(B, T) caption ids -> (B, V) uniform distribution over each caption's distinct non-special ids."""
-    target = torch.zeros(len(text), vocab_size)
-    target.scatter_(1, text, 1.0)
-    target[:, list(special)] = 0.0
-    return target / target.sum(1, keepdim=True).clamp_min(1.0)
-
-
-class TokenHead(torch.nn.Module):
-    """Training-only head: mean-pooled feature-layer tokens -> the joint embedding space."""
-
-    def __init__(self, width: int, embed_dim: int):
-        super().__init__()
-        self.norm = torch.nn.LayerNorm(width)
-        self.proj = torch.nn.Linear(width, embed_dim)
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.norm(tokens.mean(dim=1)))
-
-
 # ------------------------------------------------------------------------------- training
-def train_tower(cfg: Config, clip, tok, images: dict[int, np.ndarray], captions: Sequence[str],
-                scenes: Sequence | None = None, *, progress: bool = True) -> tuple[torch.nn.Module, list[dict]]:
-    """CLIP-train ``clip`` in place on ``images`` ({size: (N, H, W, 3) uint8}) and ``captions`` (N).
+@dataclass
+class TowerObjective:
+    """One stage-0 tower step's loss: ClipLoss on the pooled embedding, plus (each weighted from
+    ``cfg.backbones``) ClipLoss on the pooled feature-layer tokens, hard negatives, the caption-word
+    and grounded-word heads and the per-attribute heads. The heads are training-only (not in the
+    checkpoint)."""
 
-    Batches alternate resolutions (every ``tower_high_every``-th at the highest size given); the
-    loss is ClipLoss on the pooled embedding plus ``tower_token_loss`` x ClipLoss on the pooled
-    feature-layer tokens, the caption-word and grounded-word heads, and ``tower_attr_loss`` x the
-    per-attribute heads (:mod:`lynxlib.backbones.attributes`). Returns the model (eval mode) and its
-    per-step losses.
-    """
-    bb = cfg.backbones
-    torch_seed(bb.seed, "tower")
-    sizes = sorted(images)
-    n = len(captions)
-    if any(len(images[s]) != n for s in sizes):
-        raise ValueError("every resolution needs one image per caption")
-    head = TokenHead(clip.visual.conv1.out_channels, clip.text_projection.shape[-1]
-                     if isinstance(clip.text_projection, torch.Tensor) else clip.text_projection.out_features)
-    words = WordHead(clip.visual.conv1.out_channels, len(tok))
-    # built only when on: its initialisation would move torch's generator for every tower after it
-    attributes = AttributeHeads(clip.visual.conv1.out_channels, max_count=cfg.world.max_count) \
-        if bb.tower_attr_loss > 0 else None
-    special = [tok.pad_token_id, tok.bos_token_id, tok.eos_token_id]
-    params = torch.nn.ModuleList([clip, head, words] + ([attributes] if attributes is not None else []))
-    opt = adamw(params, bb.tower_lr, weight_decay=0.1)
-    sched = warmup_cosine(opt, bb.tower_steps)
-    loss_fn = ClipLoss()
-    draw = rng(bb.seed, "tower")
-    curve: list[dict] = []
-    clip.train()
-    bar = tqdm(range(bb.tower_steps), desc="stage0 tower CLIP", disable=not show_progress(progress), mininterval=2)
-    worded = word_rows(scenes) if bb.tower_high_words and scenes is not None else None
-    for step in bar:
-        size = sizes[-1] if bb.tower_high_every > 0 and step % bb.tower_high_every == bb.tower_high_every - 1 else sizes[0]
-        pool = worded if size == sizes[-1] and worded is not None and len(worded) else np.arange(n)
-        idx = np.sort(draw.choice(pool, size=min(bb.tower_batch_size, len(pool)), replace=False))
-        x = to_pixel_values(images[size][idx])
+    cfg: Config
+    clip: torch.nn.Module
+    tok: object
+    images: dict[int, np.ndarray]
+    captions: Sequence[str]
+    scenes: Sequence | None
+    token_head: TokenHead
+    word_head: WordHead
+    attributes: AttributeHeads | None
+    clip_loss: ClipLoss = field(default_factory=ClipLoss)
+
+    def parameters(self) -> torch.nn.ModuleList:
+        """What the optimiser trains: the CLIP model and every head."""
+        return torch.nn.ModuleList([self.clip, self.token_head, self.word_head]
+                                   + ([self.attributes] if self.attributes is not None else []))
+
+    def __call__(self, size: int, idx: np.ndarray, step: int, *, legible: bool) -> tuple[torch.Tensor, dict[str, float]]:
+        """(loss to minimise, the logged parts) for the scenes ``idx`` at ``size`` px."""
+        bb, clip, tok, scenes = self.cfg.backbones, self.clip, self.tok, self.scenes
+        special = [tok.pad_token_id, tok.bos_token_id, tok.eos_token_id]
+        x = to_pixel_values(self.images[size][idx])
         hard = bb.tower_hard_negatives > 0 and scenes is not None
         if hard:
-            pos, neg = caption_pairs(cfg, scenes, idx, step)
+            pos, neg = caption_pairs(self.cfg, scenes, idx, step)
             ids = text_tokens(tok, pos + neg, clip.context_length)
             both = encode_text(clip, ids)
             txt, neg_txt, ids = both[: len(idx)], both[len(idx):], ids[: len(idx)]
         else:
-            ids = text_tokens(tok, [captions[i] for i in idx], clip.context_length)
+            ids = text_tokens(tok, [self.captions[i] for i in idx], clip.context_length)
             txt = encode_text(clip, ids)
-        pooled, tokens = visual_forward(clip.visual, x, cfg.vision.feature_layer)
+        pooled, tokens = visual_forward(clip.visual, x, self.cfg.vision.feature_layer)  # (B, D), (B, P, W)
         scale = clip.logit_scale.exp()
-        embs = [F.normalize(pooled, dim=-1)] + ([F.normalize(head(tokens), dim=-1)] if bb.tower_token_loss > 0 else [])
-        losses = [loss_fn(e, txt, scale) for e in embs]
+        embs = [F.normalize(pooled, dim=-1)] + ([F.normalize(self.token_head(tokens), dim=-1)]
+                                                if bb.tower_token_loss > 0 else [])
+        losses = [self.clip_loss(e, txt, scale) for e in embs]
         hn = [hard_negative_loss(e, txt, neg_txt, scale) for e in embs] if hard else [x.new_zeros(())] * len(embs)
         main = losses[0]
         aux = losses[1] if len(losses) > 1 else main.detach() * 0
         loss = main + bb.tower_hard_negatives * hn[0]
         if len(embs) > 1:
             loss = loss + bb.tower_token_loss * (aux + bb.tower_hard_negatives * hn[1])
-        word_loss = ground_loss = main.detach() * 0
+        word_loss = ground_loss = attr_loss = main.detach() * 0
         if bb.tower_word_loss > 0:
             target = word_targets(ids, len(tok), special)
-            word_loss = -(target * F.log_softmax(words(tokens), dim=-1)).sum(-1).mean()
+            word_loss = -(target * F.log_softmax(self.word_head(tokens), dim=-1)).sum(-1).mean()
             loss = loss + bb.tower_word_loss * word_loss
         if bb.tower_ground_loss > 0 and scenes is not None:
             where, phrases = grounded_items(scenes, idx, x.shape[-1] // clip.visual.patch_size[0])
-            cells = torch.stack([tokens[b, cols].mean(0) for b, cols in where])
+            cells = torch.stack([tokens[b, cols].mean(0) for b, cols in where])  # (objects, W)
             target = word_targets(tok(phrases, return_tensors="pt", padding=True)["input_ids"], len(tok), special)
-            ground_loss = -(target * F.log_softmax(words(cells[:, None]), dim=-1)).sum(-1).mean()
+            ground_loss = -(target * F.log_softmax(self.word_head(cells[:, None]), dim=-1)).sum(-1).mean()
             loss = loss + bb.tower_ground_loss * ground_loss
-        attr_loss = main.detach() * 0
-        if attributes is not None and scenes is not None:
-            attr_loss = attributes(tokens, scenes, idx, legible=size == sizes[-1])
+        if self.attributes is not None and scenes is not None:
+            attr_loss = self.attributes(tokens, scenes, idx, legible=legible)
             loss = loss + bb.tower_attr_loss * attr_loss
+        return loss, {"loss": main.item(), "token_loss": aux.item(), "hard_loss": hn[0].item(),
+                      "word_loss": word_loss.item(), "ground_loss": ground_loss.item(), "attr_loss": attr_loss.item()}
+
+
+def tower_objective(cfg: Config, clip, tok, images: dict[int, np.ndarray], captions: Sequence[str],
+                    scenes: Sequence | None) -> TowerObjective:
+    """The objective with fresh heads, built in a fixed order (the heads' init draws from torch's generator)."""
+    width = clip.visual.conv1.out_channels
+    embed_dim = clip.text_projection.shape[-1] if isinstance(clip.text_projection, torch.Tensor) \
+        else clip.text_projection.out_features
+    token_head, word_head = TokenHead(width, embed_dim), WordHead(width, len(tok))
+    # built only when on: its initialisation would move torch's generator for every tower after it
+    attributes = AttributeHeads(width, max_count=cfg.world.max_count) if cfg.backbones.tower_attr_loss > 0 else None
+    return TowerObjective(cfg, clip, tok, images, captions, scenes, token_head, word_head, attributes)
+
+
+def batch_rows(cfg: Config, step: int, sizes: Sequence[int], n: int, worded: np.ndarray | None,
+               draw: np.random.Generator) -> tuple[int, np.ndarray]:
+    """(resolution, sorted scene rows) of tower step ``step``: every ``tower_high_every``-th batch at
+    the highest size, drawn from the worded scenes when ``worded`` is given."""
+    bb = cfg.backbones
+    high = bb.tower_high_every > 0 and step % bb.tower_high_every == bb.tower_high_every - 1
+    size = sizes[-1] if high else sizes[0]
+    pool = worded if size == sizes[-1] and worded is not None and len(worded) else np.arange(n)
+    return size, np.sort(draw.choice(pool, size=min(bb.tower_batch_size, len(pool)), replace=False))
+
+
+def train_tower(cfg: Config, clip, tok, images: dict[int, np.ndarray], captions: Sequence[str],
+                scenes: Sequence | None = None, *, progress: bool = True) -> tuple[torch.nn.Module, list[dict]]:
+    """CLIP-train ``clip`` in place on ``images`` ({size: (N, H, W, 3) uint8}) and ``captions`` (N)
+    with :class:`TowerObjective`; batches alternate resolutions (:func:`batch_rows`). Returns the
+    model (eval mode) and its per-step losses."""
+    bb = cfg.backbones
+    torch_seed(bb.seed, "tower")
+    sizes = sorted(images)
+    n = len(captions)
+    if any(len(images[s]) != n for s in sizes):
+        raise ValueError("every resolution needs one image per caption")
+    objective = tower_objective(cfg, clip, tok, images, captions, scenes)
+    params = objective.parameters()
+    opt = adamw(params, bb.tower_lr, weight_decay=0.1)
+    sched = warmup_cosine(opt, bb.tower_steps)
+    draw = rng(bb.seed, "tower")
+    curve: list[dict] = []
+    clip.train()
+    bar = tqdm(range(bb.tower_steps), desc="stage0 tower CLIP", disable=not show_progress(progress), mininterval=2)
+    worded = word_rows(scenes) if bb.tower_high_words and scenes is not None else None
+    for step in bar:
+        size, idx = batch_rows(cfg, step, sizes, n, worded, draw)
+        loss, parts = objective(size, idx, step, legible=size == sizes[-1])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params.parameters(), 1.0)
@@ -260,12 +253,10 @@ def train_tower(cfg: Config, clip, tok, images: dict[int, np.ndarray], captions:
         sched.step()
         with torch.no_grad():  # CLIP's clamp of the learned temperature (at most 100)
             clip.logit_scale.clamp_(0, np.log(100))
-        curve.append({"step": step, "size": size, "loss": main.item(), "token_loss": aux.item(),
-                      "hard_loss": hn[0].item(), "word_loss": word_loss.item(),
-                      "ground_loss": ground_loss.item(), "attr_loss": attr_loss.item()})
+        curve.append({"step": step, "size": size, **parts})
         if step % 10 == 0:
-            bar.set_postfix(loss=f"{main.item():.3f}", words=f"{word_loss.item():.3f}", ground=f"{ground_loss.item():.3f}",
-                            refresh=False)
+            bar.set_postfix(loss=f"{parts['loss']:.3f}", words=f"{parts['word_loss']:.3f}",
+                            ground=f"{parts['ground_loss']:.3f}", refresh=False)
     return clip.eval(), curve
 
 
