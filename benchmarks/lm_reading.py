@@ -9,7 +9,8 @@ the world's text corpus and text instructions (generated in memory, as ``write_w
 trained on them, "LLaMA" pretrained from scratch (``lynxlib.backbones.lm.pretrain_lm``), then the stage-0
 reading gate (``reading_accuracy``) per question type on the same held-out passages for every recipe:
 exact answers after the passage's own description beside another scene's (what the question alone gives);
-and the bare look-up (``lookup_*``: a held-out look-up line up to its last answer, beside another line's list).
+and the bare look-up (``lookup_*``: a held-out look-up line up to its last answer, beside another line's list:
+a colour by its shape and a shape by its colour; where a shape is and which shape is there).
 """
 from __future__ import annotations
 
@@ -21,14 +22,14 @@ from concurrent.futures import ProcessPoolExecutor
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from lynxlib.backbones import heldout_reading, reading_accuracy  # noqa: E402
+from lynxlib.backbones import heldout_lookups, heldout_reading, reading_accuracy  # noqa: E402
 from lynxlib.backbones.common import Timer  # noqa: E402
 from lynxlib.backbones.lm import pretrain_lm  # noqa: E402
 from lynxlib.config import ConfigError, dotted_overrides, load  # noqa: E402
 from lynxlib.runs import env_info, set_threads, write_json  # noqa: E402
 from lynxlib.tokenizer import train_tokenizer  # noqa: E402
 from lynxlib.world import stream_rng, text_corpus, text_instructions  # noqa: E402
-from lynxlib.world.textdata import LOOKUP_PROMPT, recall_probe  # noqa: E402
+from lynxlib.world.textdata import LOOKUP_PROMPT  # noqa: E402
 
 BINDING = ("colour", "shape", "size", "grid_position", "relation")  # answers that need the noun found first
 
@@ -53,13 +54,15 @@ def run_recipe(params: str, sets: list[str], passages: int) -> dict:
     with Timer() as train:
         model, curve = pretrain_lm(cfg, tok, corpus, progress=False)
     reading = reading_accuracy(model, tok, heldout_reading(cfg, passages))
-    # the bare look-up, scored whether or not the recipe trains on it: the list, then "The star is" -> "blue"
-    lookups = [recall_probe(stream_rng(cfg.world.seed, "lm-reading-lookup", i), cfg.world) for i in range(passages)]
-    lookup = reading_accuracy(model, tok, lookups, template=LOOKUP_PROMPT)
+    # the bare look-up, scored whether or not the recipe trains on it: the list, then "The star is" -> "blue";
+    # and where: "Star at the top left, circle in the center. The star is" -> "at the top left"
+    lookups = heldout_lookups(cfg, passages)
+    lookup = reading_accuracy(model, tok, lookups["colour"], template=LOOKUP_PROMPT)
+    lookup_where = reading_accuracy(model, tok, lookups["where"], template=LOOKUP_PROMPT)
     tokens = sum(len(ids) for ids in tok(corpus)["input_ids"])
     return {"set": sets, "corpus_lines": len(corpus), "corpus_tokens": tokens, "generate_s": gen.seconds,
             "train_s": train.seconds, "final_loss": sum(loss for _, loss in curve[-50:]) / min(50, len(curve)),
-            "reading": reading, "lookup": lookup}
+            "reading": reading, "lookup": lookup, "lookup_where": lookup_where}
 
 
 def table(results: dict[str, dict]) -> str:
@@ -75,6 +78,9 @@ def table(results: dict[str, dict]) -> str:
     rows.append(row("(all)", [results[n]["reading"] for n in names]))
     # "Green circle, blue star. The star is" -> "blue"
     rows += [row(q + " *", [results[n]["lookup"]["by_qtype"][q] for n in names]) for q in ("lookup_colour", "lookup_shape")]
+    # "Star at the top left, circle in the center. The star is" -> "at the top left"
+    rows += [row(q + " *", [results[n]["lookup_where"]["by_qtype"][q] for n in names])
+             for q in ("lookup_position", "lookup_at")]
     rows.append(f"{'train seconds':16s}" + "".join(f"{results[n]['train_s']:>22.0f}" for n in names))
     rows.append(f"{'corpus tokens':16s}" + "".join(f"{results[n]['corpus_tokens']:>22d}" for n in names))
     rows.append("* the answer is one of several words of its kind in the description: the noun must be found first")

@@ -6,7 +6,8 @@
 Loads the scale's stage-0 artifact (content-addressed under ``outputs/<scale>/shared``, or
 ``--backbones``) and scores :func:`lynxlib.backbones.reading_accuracy` on held-out reading passages:
 "LLaMA" in its corpus format, "Vicuna" in the chat template, each beside the same questions asked after
-another scene's description (what the question alone gives). With ``--vicuna-steps`` it also re-tunes
+another scene's description (what the question alone gives); and "LLaMA" on the bare look-up lines
+(a colour by its shape, where a shape is; each beside another line's list). With ``--vicuna-steps`` it also re-tunes
 "Vicuna" from "LLaMA" for that many steps (not saved) and scores it: does more response-only training
 on reading instructions teach the LM to bind an attribute to its noun?
 """
@@ -18,7 +19,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from lynxlib.backbones import heldout_reading, reading_accuracy, reading_template  # noqa: E402
+from lynxlib.backbones import heldout_lookups, heldout_reading, reading_accuracy, reading_template  # noqa: E402
 from lynxlib.backbones.lm import instruct_lm, world_texts  # noqa: E402
 from lynxlib.build import load_lm  # noqa: E402
 from lynxlib.config import load  # noqa: E402
@@ -26,6 +27,7 @@ from lynxlib.runs import env_info, set_threads, write_json  # noqa: E402
 from lynxlib.stages import artifact_dir  # noqa: E402
 from lynxlib.tokenizer import load_tokenizer  # noqa: E402
 from lynxlib.world import WorldStore  # noqa: E402
+from lynxlib.world.textdata import LOOKUP_PROMPT  # noqa: E402
 
 
 def table(name: str, result: dict) -> str:
@@ -54,8 +56,12 @@ def main() -> None:
     tok = load_tokenizer(f"{root}/tokenizer")
     passages = heldout_reading(cfg, args.passages)
     chat = reading_template(cfg)
-    results = {"llama": reading_accuracy(load_lm(f"{root}/llama"), tok, passages),
+    llama = load_lm(f"{root}/llama")
+    results = {"llama": reading_accuracy(llama, tok, passages),
                "vicuna": reading_accuracy(load_lm(f"{root}/vicuna"), tok, passages, template=chat)}
+    # the bare look-ups (benchmarks/lm_reading.py's): "The star is" -> "blue" / "at the top left"
+    for kind, lines in heldout_lookups(cfg, args.passages).items():
+        results[f"llama_lookup_{kind}"] = reading_accuracy(llama, tok, lines, template=LOOKUP_PROMPT)
     if args.vicuna_steps:
         overrides = {"vicuna_steps": args.vicuna_steps} | ({"vicuna_lr": args.vicuna_lr} if args.vicuna_lr else {})
         tuned_cfg = load(args.params, backbones=overrides)

@@ -25,6 +25,7 @@ STAGES = ("world", "backbones", "pretrain_low", "pretrain_high", "instruct", "ev
 # existed) they stay out of the stage key, so those artifacts, and every stage after them, keep theirs.
 # A key is (section, dotted path inside it).
 LATER_KEYS: dict[tuple[str, str], object] = {("world", "reading_questions"): 1, ("world", "recall_share"): 0.0,
+                                             ("world", "recall_positions"): 0.0,
                                              ("vision", "stem"): "patch", ("backbones", "tower_attr_loss"): 0.0,
                                              ("backbones", "tower_high_words"): False,
                                              ("model", "resampler.locality"): 0.0,

@@ -196,23 +196,25 @@ def test_tower_words_trains_each_stem(tmp_path, smoke_world):
 def test_lm_reading_scores_each_corpus_recipe_on_the_same_passages(tmp_path):
     out = tmp_path / "lm_reading.json"
     cmd = [sys.executable, str(ROOT / "benchmarks" / "lm_reading.py"), "--params", "params/smoke.yaml",
-           "--recipe", "base=", "--recipe", "dense=world.reading_questions=3,world.recall_share=0.2",
+           "--recipe", "base=", "--recipe", "dense=world.reading_questions=3,world.recall_share=0.2,world.recall_positions=0.5",
            "--passages", "24", "--workers", "2", "--out", str(out)]
     proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     res = json.loads(out.read_text())["results"]
     assert list(res) == ["base", "dense"] and res["dense"]["set"] == ["world.reading_questions=3",
-                                                                      "world.recall_share=0.2"]
+                                                                      "world.recall_share=0.2",
+                                                                      "world.recall_positions=0.5"]
     assert res["base"]["corpus_lines"] == res["dense"]["corpus_lines"] == 400  # smoke's text_corpus
     assert res["dense"]["corpus_tokens"] > res["base"]["corpus_tokens"]  # more questions per description
     for r in res.values():
         assert r["reading"]["n"] == 24 and 0 <= r["reading"]["exact"] <= 1 and positive(r["train_s"])
         assert sum(q["n"] for q in r["reading"]["by_qtype"].values()) == 24
         assert set(r["lookup"]["by_qtype"]) == {"lookup_colour", "lookup_shape"} and r["lookup"]["n"] == 24
+        assert set(r["lookup_where"]["by_qtype"]) == {"lookup_position", "lookup_at"} and r["lookup_where"]["n"] == 24
     # the same held-out passages for every recipe
     assert {q: v["n"] for q, v in res["base"]["reading"]["by_qtype"].items()} == \
         {q: v["n"] for q, v in res["dense"]["reading"]["by_qtype"].items()}
-    assert "colour *" in proc.stdout and "lookup_colour *" in proc.stdout and "base" in proc.stdout.splitlines()[0]
+    assert "colour *" in proc.stdout and "lookup_colour *" in proc.stdout and "lookup_position *" in proc.stdout and "base" in proc.stdout.splitlines()[0]
     bad = subprocess.run(cmd[:4] + ["--recipe", "x=world.reading_question=3"], cwd=ROOT, env=ENV,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "reading_question" in bad.stderr

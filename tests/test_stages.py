@@ -71,3 +71,13 @@ def test_reading_questions_at_one_keeps_the_world_key_and_more_change_it():
     four = load("params/smoke.yaml", world={"reading_questions": 4})
     for stage in ("world", "backbones", "instruct"):
         assert stage_key(base, stage) == stage_key(one, stage) != stage_key(four, stage)
+
+
+def test_position_lines_at_zero_keep_the_world_key_and_a_share_changes_it():
+    """world.recall_positions came after worlds were trained: at 0 it stays out of every key (tiny's
+    v3 artifacts keep theirs); any share of position lines is a new corpus, so a new world."""
+    base = load("params/tiny.yaml")
+    zero = load("params/tiny.yaml", world={"recall_positions": 0.0})
+    half = load("params/tiny.yaml", world={"recall_positions": 0.5})
+    for stage in ("world", "backbones", "instruct"):
+        assert stage_key(base, stage) == stage_key(zero, stage) != stage_key(half, stage)

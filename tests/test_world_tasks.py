@@ -271,6 +271,46 @@ def test_recall_lines_look_up_what_their_list_says():
         text_corpus(WorldConfig(text_corpus=50, recall_share=0.0), np.random.default_rng(3))
 
 
+
+def test_position_lines_say_where_their_list_puts_each_shape():
+    """world.recall_positions: that share of the look-up lines places 3-5 distinct shapes in distinct
+    cells and looks each up once, by shape ("The star is" -> "at the top left") or by place; at 0 no
+    draw is made, so the v3 corpus is unchanged line for line."""
+    from lynxlib.world.textdata import LOOKUP_PROMPT, position_probe, recall_line
+
+    where = WorldConfig(recall_positions=1.0)
+    places = {location(r, c, where.grid) for r in range(where.grid) for c in range(where.grid)}
+    kinds = set()
+    for i in range(100):
+        probe = position_probe(np.random.default_rng(i), where)
+        line = recall_line(np.random.default_rng(i), where)
+        # recall_line draws its choice first, so its line is the probe of the generator one draw on
+        rng = np.random.default_rng(i)
+        rng.random()
+        again = position_probe(rng, where)
+        assert line == f"{LOOKUP_PROMPT.format(context=again.context, question=again.question)} {again.answer}."
+        listed, *lookups = f"{probe.context} {probe.question} {probe.answer}".split(". ")
+        place_of = {}
+        for item in listed.split(", "):
+            shape, place = item.lower().split(" ", 1)
+            assert place in places and shape not in place_of
+            place_of[shape] = place
+        assert 3 <= len(place_of) == len(set(place_of.values())) == len(lookups) <= 5
+        for sentence in lookups:
+            words = sentence.rstrip(".").lower()
+            if words.startswith("the one "):  # "the one at the top left is a star"
+                place, shape = words[len("the one "):].rsplit(" is ", 1)
+                assert place_of[shape.split()[-1]] == place
+            else:  # "the star is at the top left"
+                shape, place = words[len("the "):].split(" is ", 1)
+                assert place_of[shape] == place
+        kinds.add(probe.qtype)
+    assert kinds == {"lookup_position", "lookup_at"}
+    assert text_corpus(WorldConfig(text_corpus=60, recall_share=0.5), np.random.default_rng(4)) == \
+        text_corpus(WorldConfig(text_corpus=60, recall_share=0.5, recall_positions=0.0), np.random.default_rng(4))
+    mixed = text_corpus(WorldConfig(text_corpus=300, recall_share=1.0, recall_positions=0.5), np.random.default_rng(5))
+    assert 0.35 < sum(" is at the " in x or " is in the " in x or " is on the " in x for x in mixed) / 300 < 0.65
+
 def test_smaller_worlds_restrict_the_vocabulary():
     small = WorldConfig(num_places=3, num_colours=4, num_shapes=5, paraphrases=20)
     tasks = tasks_for(small)

@@ -30,7 +30,8 @@ import torch
 from lynxlib.backbones.common import Timer, atomic_dir
 from lynxlib.backbones.gates import (linear_probe, lm_perplexity, probe_features, reading_accuracy, style_following,
                                      summarize, token_probe, unigram_counts, zero_shot_retrieval)
-from lynxlib.backbones.heldout import heldout_instructions, heldout_reading, heldout_scenes, reading_template
+from lynxlib.backbones.heldout import (heldout_instructions, heldout_lookups, heldout_reading, heldout_scenes,
+                                      reading_template)
 from lynxlib.backbones.lm import instruct_lm, pretrain_lm, save_lm, world_texts
 from lynxlib.backbones.tower import encode, train_tower, world_pairs
 from lynxlib.config import Config
@@ -38,7 +39,7 @@ from lynxlib.runs import file_lock, read_json, set_threads, write_json
 from lynxlib.tokenizer import load_tokenizer, train_tokenizer
 
 __all__ = ["BackbonePaths", "BackboneReport", "backbone_paths", "train_backbones", "backbones_key",
-           "lm_perplexity", "reading_accuracy", "heldout_reading", "style_following", "zero_shot_retrieval",
+           "lm_perplexity", "reading_accuracy", "heldout_lookups", "heldout_reading", "style_following", "zero_shot_retrieval",
            "token_probe", "linear_probe",
            "probe_features", "unigram_counts", "tower_gates", "lm_gates", "read_gates", "heldout_scenes",
            "heldout_instructions", "summarize"]

@@ -44,6 +44,18 @@ def heldout_reading(cfg: Config, n: int | None = None) -> list:
     return [reading_passage(stream_rng(cfg.world.seed, "backbones-reading", i), cfg.world) for i in range(n)]
 
 
+def heldout_lookups(cfg: Config, n: int | None = None) -> dict[str, list]:
+    """``n`` held-out look-up lines of each kind, up to their last answer (score with
+    ``template=LOOKUP_PROMPT``): "colour" (a colour by its shape, a shape by its colour) and "where"
+    (where a shape is, which shape is there), each kind from a seed stream of its own."""
+    from lynxlib.world import stream_rng
+    from lynxlib.world.textdata import position_probe, recall_probe
+
+    n = n or cfg.backbones.probe_items
+    return {"colour": [recall_probe(stream_rng(cfg.world.seed, "lm-reading-lookup", i), cfg.world) for i in range(n)],
+            "where": [position_probe(stream_rng(cfg.world.seed, "lm-reading-where", i), cfg.world) for i in range(n)]}
+
+
 def reading_template(cfg: Config) -> str:
     """A reading passage in the chat template, as the text instructions hold it (context, then question)."""
     from lynxlib.world.registry import READING_TURN

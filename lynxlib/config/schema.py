@@ -26,6 +26,7 @@ class WorldConfig:
     reading_share: float = 0.4         # share of the corpus that is reading passages (caption, question, answer)
     reading_questions: int = 1         # questions (each with its answer) per reading passage in the corpus
     recall_share: float = 0.0          # share of the corpus that is look-up lines ("red star, blue circle. the circle is blue.")
+    recall_positions: float = 0.0      # share of those lines that say where ("star at the top left. the star is at the top left.")
     text_instructions: int = 2000      # text instruction examples (the "Vicuna" analogue)
     eval_scale: float = 1.0            # Open-VQA-mini = real set's 302/148 items x this factor
     mme_images_per_subtask: int = 20   # MME-mini: images per subtask, 2 questions each

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from lynxlib.config import WorldConfig
-from lynxlib.world.language import PLACE_PREP, article, brief_caption, clean_caption, join, pick, video_caption
+from lynxlib.world.language import (PLACE_PREP, article, brief_caption, clean_caption, join, location, pick,
+                                    video_caption)
 from lynxlib.world.prompts import POOLS
 from lynxlib.world.questions import IMAGE_QTYPES, OPEN_ENDED, YES_NO, QType, Question, refs
 from lynxlib.world.scene import WorldVocab, sample_scene, world_vocab
@@ -224,6 +225,14 @@ def reading_text(rng: np.random.Generator, cfg: WorldConfig) -> str:
 LOOKUP_PROMPT = "{context} {question}"  # a look-up line up to its last answer
 
 
+def _lookup_reading(listed: str, pairs: list[tuple[str, str]], *, by_attribute: str, by_shape: str) -> Reading:
+    """The list and every (prompt, answer) look-up but the last as the context, the last prompt as the
+    question; its qtype says which way it looks up ("The blue one is a" / "The star is")."""
+    (prompt, answer), earlier = pairs[-1], pairs[:-1]
+    context = " ".join([listed[0].upper() + listed[1:] + "."] + [f"{q} {a}." for q, a in earlier])
+    return Reading(context, prompt, answer, by_attribute if " one " in prompt else by_shape)
+
+
 def recall_probe(rng: np.random.Generator, cfg: WorldConfig) -> Reading:
     """A look-up line as a :class:`Reading` (score with ``template=LOOKUP_PROMPT``): 3-6 coloured shapes
     (distinct shapes) and all look-ups but the last as the context, the last look-up's prompt as the
@@ -241,17 +250,40 @@ def recall_probe(rng: np.random.Generator, cfg: WorldConfig) -> Reading:
         else:
             pairs.append((f"The {shapes[i]} is", colours[i]))
     listed = ", ".join(f"{c} {s}" for c, s in zip(colours, shapes))
-    (prompt, answer), earlier = pairs[-1], pairs[:-1]
-    context = " ".join([listed[0].upper() + listed[1:] + "."] + [f"{p} {a}." for p, a in earlier])
-    return Reading(context, prompt, answer, "lookup_shape" if " one is" in prompt else "lookup_colour")
+    return _lookup_reading(listed, pairs, by_attribute="lookup_shape", by_shape="lookup_colour")
+
+
+def position_probe(rng: np.random.Generator, cfg: WorldConfig) -> Reading:
+    """A look-up line about *where* things are, as a :class:`Reading` (``template=LOOKUP_PROMPT``): 3-5
+    distinct shapes in distinct grid cells ("Star at the top left, circle in the center, cross on the
+    right."), then each shape looked up once in a fresh order, by shape ("The star is" -> "at the top
+    left", the where-question's look-up) or, half of the time, by its place ("The one at the top left
+    is a" -> "star"). The relations a Spatial question asks follow from the places; the colour
+    look-up lines never say where anything is."""
+    v = world_vocab(cfg)
+    n = int(rng.integers(3, min(5, len(v.shapes), cfg.grid * cfg.grid) + 1))
+    shapes = [v.shapes[i] for i in rng.choice(len(v.shapes), size=n, replace=False)]
+    cells = [divmod(int(c), cfg.grid) for c in rng.choice(cfg.grid * cfg.grid, size=n, replace=False)]
+    places = [location(r, c, cfg.grid) for r, c in cells]
+    pairs = []
+    for i in rng.permutation(n):
+        if rng.random() < 0.5:
+            pairs.append((f"The one {places[i]} is {article(shapes[i]).rsplit(' ', 1)[0]}", shapes[i]))
+        else:
+            pairs.append((f"The {shapes[i]} is", places[i]))
+    listed = ", ".join(f"{s} {p}" for s, p in zip(shapes, places))
+    return _lookup_reading(listed, pairs, by_attribute="lookup_at", by_shape="lookup_position")
 
 
 def recall_line(rng: np.random.Generator, cfg: WorldConfig) -> str:
     """A look-up line of the corpus: "Green circle, blue star, white cross. The star is blue. The white one
     is a cross. ..." The answer can only come from the list in front of it: the in-context look-up that
     a reading passage's "Which colour does the star have?" needs, in its barest form (real corpora teach
-    it with tables, lists and repeated names)."""
-    probe = recall_probe(rng, cfg)
+    it with tables, lists and repeated names). ``cfg.recall_positions`` of them are
+    :func:`position_probe`'s lines instead: "Star at the top left, circle in the center. The star is at
+    the top left. ..." """
+    where = cfg.recall_positions and rng.random() < cfg.recall_positions  # no draw at 0: world v3's lines
+    probe = position_probe(rng, cfg) if where else recall_probe(rng, cfg)
     return f"{LOOKUP_PROMPT.format(context=probe.context, question=probe.question)} {probe.answer}."
 
 
