@@ -29,7 +29,7 @@ from lynxlib.config import ConfigError, dotted_overrides, load  # noqa: E402
 from lynxlib.runs import env_info, set_threads, write_json  # noqa: E402
 from lynxlib.tokenizer import train_tokenizer  # noqa: E402
 from lynxlib.world import stream_rng, text_corpus, text_instructions  # noqa: E402
-from lynxlib.world.textdata import LOOKUP_PROMPT  # noqa: E402
+from lynxlib.world.reading import LOOKUP_PROMPT  # noqa: E402
 
 BINDING = ("colour", "shape", "size", "grid_position", "relation")  # answers that need the noun found first
 

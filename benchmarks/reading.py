@@ -27,7 +27,7 @@ from lynxlib.runs import env_info, set_threads, write_json  # noqa: E402
 from lynxlib.stages import artifact_dir  # noqa: E402
 from lynxlib.tokenizer import load_tokenizer  # noqa: E402
 from lynxlib.world import WorldStore  # noqa: E402
-from lynxlib.world.textdata import LOOKUP_PROMPT  # noqa: E402
+from lynxlib.world.reading import LOOKUP_PROMPT  # noqa: E402
 
 
 def table(name: str, result: dict) -> str:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from lynxlib.backbones.lm import encode_texts
 from lynxlib.data import IGNORE, Encoded, PromptFormatter, pad_batch, pad_prompts
-from lynxlib.world.textdata import READING_PROMPT
+from lynxlib.world.reading import READING_PROMPT
 
 
 # ----------------------------------------------------------------------------------------------- LM
@@ -62,7 +62,7 @@ def lm_perplexity(model, tok, texts: Sequence[str], *, unigram: torch.Tensor | N
 
 @torch.no_grad()
 def reading_accuracy(model, tok, passages: Sequence, *, template: str = READING_PROMPT, batch_size: int = 64) -> dict:
-    """Share of reading passages (:class:`lynxlib.world.textdata.Reading`) whose answer tokens are all the
+    """Share of reading passages (:class:`lynxlib.world.reading.Reading`) whose answer tokens are all the
     LM's argmax after ``template`` (slots ``context``, ``question``), and the same with the *next*
     passage's context (``shuffled``: what the question alone gives). The difference is what the LM
     reads from its context. Prompt and answer are tokenized apart, as the instruction data is."""

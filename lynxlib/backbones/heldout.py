@@ -38,7 +38,7 @@ def heldout_scenes(cfg: Config, n: int | None = None) -> tuple[list, dict[int, n
 def heldout_reading(cfg: Config, n: int | None = None) -> list:
     """``n`` (default ``probe_items``) reading passages about fresh scenes, from a seed stream of their own."""
     from lynxlib.world import stream_rng
-    from lynxlib.world.textdata import reading_passage
+    from lynxlib.world.reading import reading_passage
 
     n = n or cfg.backbones.probe_items
     return [reading_passage(stream_rng(cfg.world.seed, "backbones-reading", i), cfg.world) for i in range(n)]
@@ -49,7 +49,7 @@ def heldout_lookups(cfg: Config, n: int | None = None) -> dict[str, list]:
     ``template=LOOKUP_PROMPT``): "colour" (a colour by its shape, a shape by its colour) and "where"
     (where a shape is, which shape is there), each kind from a seed stream of its own."""
     from lynxlib.world import stream_rng
-    from lynxlib.world.textdata import position_probe, recall_probe
+    from lynxlib.world.reading import position_probe, recall_probe
 
     n = n or cfg.backbones.probe_items
     return {"colour": [recall_probe(stream_rng(cfg.world.seed, "lm-reading-lookup", i), cfg.world) for i in range(n)],

@@ -49,7 +49,7 @@ from tqdm import tqdm
 from lynxlib.backbones.attributes import AttributeHeads
 from lynxlib.backbones.common import adamw, rng, torch_seed, warmup_cosine
 from lynxlib.backbones.hard_negatives import caption_pairs, hard_negative_loss
-from lynxlib.backbones.word_heads import TokenHead, WordHead, grounded_items, word_targets
+from lynxlib.backbones.word_heads import PooledHead, grounded_items, word_targets
 from lynxlib.runs import show_progress
 from lynxlib.config import Config
 from lynxlib.vision import interpolate_pos, to_pixel_values
@@ -147,8 +147,8 @@ class TowerObjective:
     images: dict[int, np.ndarray]
     captions: Sequence[str]
     scenes: Sequence | None
-    token_head: TokenHead
-    word_head: WordHead
+    token_head: PooledHead
+    word_head: PooledHead
     attributes: AttributeHeads | None
     clip_loss: ClipLoss = field(default_factory=ClipLoss)
 
@@ -206,7 +206,7 @@ def tower_objective(cfg: Config, clip, tok, images: dict[int, np.ndarray], capti
     width = clip.visual.conv1.out_channels
     embed_dim = clip.text_projection.shape[-1] if isinstance(clip.text_projection, torch.Tensor) \
         else clip.text_projection.out_features
-    token_head, word_head = TokenHead(width, embed_dim), WordHead(width, len(tok))
+    token_head, word_head = PooledHead(width, embed_dim), PooledHead(width, len(tok))
     # built only when on: its initialisation would move torch's generator for every tower after it
     attributes = AttributeHeads(width, max_count=cfg.world.max_count) if cfg.backbones.tower_attr_loss > 0 else None
     return TowerObjective(cfg, clip, tok, images, captions, scenes, token_head, word_head, attributes)

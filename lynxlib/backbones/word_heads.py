@@ -9,27 +9,17 @@ import torch
 from lynxlib.backbones.cells import cell_rows
 
 
-class TokenHead(torch.nn.Module):
-    """Training-only head: mean-pooled feature-layer tokens -> the joint embedding space."""
+class PooledHead(torch.nn.Module):
+    """Training-only head on the mean-pooled feature-layer tokens, (B, P, W) -> (B, out). Two of them:
+    the token head maps into the joint embedding space (ClipLoss on the tokens); the word head scores
+    which caption tokens the image has (soft-target cross-entropy over the vocabulary, CatLIP-style), a
+    direct, text-tower-free signal for every word a caption says (shapes, colours, sizes, counts, the
+    word on the sign)."""
 
-    def __init__(self, width: int, embed_dim: int):
+    def __init__(self, width: int, out: int):
         super().__init__()
         self.norm = torch.nn.LayerNorm(width)
-        self.proj = torch.nn.Linear(width, embed_dim)
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.norm(tokens.mean(dim=1)))
-
-
-class WordHead(torch.nn.Module):
-    """Training-only head: mean-pooled feature-layer tokens -> which caption tokens the image has
-    (soft-target cross-entropy over the vocabulary, CatLIP-style): a direct, text-tower-free signal
-    for every word a caption says (shapes, colours, sizes, counts, the word on the sign)."""
-
-    def __init__(self, width: int, vocab_size: int):
-        super().__init__()
-        self.norm = torch.nn.LayerNorm(width)
-        self.proj = torch.nn.Linear(width, vocab_size)
+        self.proj = torch.nn.Linear(width, out)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.proj(self.norm(tokens.mean(dim=1)))

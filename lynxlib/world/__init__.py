@@ -4,7 +4,7 @@ Same seed, same bytes: every scene, image, caption and sample is a pure function
 :class:`~lynxlib.config.WorldConfig` and the item's seed stream.
 
 Modules: ``scene`` (scene graphs), ``render``/``shapes``/``textures``/``font`` (the numpy rasteriser),
-``video`` (clips), ``language`` (captions), ``questions``/``vquestions``/``textdata`` (question types),
+``video`` (clips), ``language`` (captions), ``questions``/``vquestions``/``textdata`` (question types), ``reading`` (reading passages, look-up lines),
 ``prompts`` (prompt pools), ``tasks``/``registry`` (the task registry and mixture sampler), ``sample``
 (the Sample record and answer statistics), ``evalsets`` (Open-VQA-mini, MME-mini, OwlEval-mini),
 ``store`` (the world on disk), ``figures`` (plots for the world notebook).

@@ -16,7 +16,8 @@ from lynxlib.world.questions import IMAGE_QTYPES, OPEN_ENDED, QType, ask_caption
 from lynxlib.world.sample import Sample
 from lynxlib.world.scene import WorldVocab, world_vocab
 from lynxlib.world.tasks import TRAIN_STYLE_MIX, CaptionPairTask, DialogueTask, Task, make_uid
-from lynxlib.world.textdata import TEXT_QTYPES, reading_passage
+from lynxlib.world.reading import reading_passage
+from lynxlib.world.textdata import TEXT_QTYPES
 from lynxlib.world.verify import VERIFY_QTYPES
 from lynxlib.world.vquestions import VIDEO_QTYPES
 
