@@ -150,3 +150,12 @@ def test_a_dotted_mixture_weight_edits_one_task_and_a_mapping_replaces_the_mixtu
     whole = config.load("params/smoke.yaml", **config.dotted_overrides(["instruct.mixture={vqa_ocr: 1}"]))
     assert whole.instruct.mixture == {"vqa_ocr": 1.0}
     assert config.load("params/smoke.yaml", instruct={"mixture": {"vqa_ocr": 1}}).instruct.mixture == {"vqa_ocr": 1.0}
+
+
+def test_a_dotted_weight_edits_a_mixture_left_at_its_default():
+    # smoke.yaml's pretrain_high names no mixture: the edit adds to the default, it does not replace it
+    default = config.load("params/smoke.yaml").pretrain_high.mixture
+    edited = config.load("params/smoke.yaml", **config.dotted_overrides(["pretrain_high.mixture.vqa_ocr=3"]))
+    assert default == {"caption_pair": 1.0}
+    assert edited.pretrain_high.mixture == {"caption_pair": 1.0, "vqa_ocr": 3.0}
+    assert config.load("params/smoke.yaml").pretrain_high.mixture == default  # the default is not mutated

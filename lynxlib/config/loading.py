@@ -91,10 +91,18 @@ def from_dict(cls: type, data: dict, where: str = "") -> Any:
             default = fields_by_name[key].default_factory()
             if not isinstance(value, dict):
                 raise ConfigError(f"{dotted}: expected a mapping, got {value!r}")
-            kwargs[key] = from_dict(hint_t, {**_shallow(default), **value}, dotted)
+            kwargs[key] = from_dict(hint_t, _edit_defaults(_shallow(default), value), dotted)
         else:
             kwargs[key] = _check_type(value, hint_t, dotted)
     return cls(**kwargs)
+
+
+def _edit_defaults(defaults: dict, value: dict) -> dict:
+    """A section's values over its dataclass defaults; a :class:`KeyEdits` mapping edits the default's
+    keys (``--set pretrain_high.mixture.vqa_ocr=3`` adds OCR beside the default ``caption_pair``)."""
+    return {**defaults, **{key: deep_merge(defaults[key], edit)
+                           if isinstance(edit, KeyEdits) and isinstance(defaults.get(key), dict) else edit
+                           for key, edit in value.items()}}
 
 
 def _shallow(instance: Any) -> dict:
