@@ -178,6 +178,37 @@ def test_colour_binding_splits_an_evaluation_by_colours_in_the_image(tmp_path):
     assert all(r["accuracy"] == (1.0 if r["colours"] == 1 else 0.0) for r in table)
 
 
+def test_openvqa_by_qtype_splits_categories_by_question_type(tmp_path):
+    """benchmarks/openvqa_by_qtype.py on two predictions files: one right exactly on the yes/no
+    relations, one right everywhere; each type's accuracy comes out 100 or 0 accordingly."""
+    from lynxlib.config import load
+    from lynxlib.world.evalsets import open_vqa_plan
+
+    plan = open_vqa_plan(load("params/smoke.yaml").world)
+    for name, right in (("yn", lambda qtype: qtype == "relation_yn"), ("all", lambda qtype: True)):
+        rows = [{"part": "openvqa", "kind": "image", "category": c, "uid": f"openvqa/image/{k}", "correct": right(q)}
+                for k, (c, q, _) in enumerate(plan)]
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "qtype.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "openvqa_by_qtype.py"), "--params", "params/smoke.yaml",
+           f"yn={tmp_path / 'yn'}", f"all={tmp_path / 'all'}", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    table = {(r["category"], r["qtype"]): r for r in json.loads(out.read_text())["table"]}
+    assert sum(r["n"] for r in table.values()) == len(plan)
+    assert table[("Spatial", "relation_yn")]["yn"] == 100.0 and table[("Spatial", "relation")]["yn"] == 0.0
+    assert all(r["all"] == 100.0 and r["all se"] == 0.0 for r in table.values())
+    assert table[("Spatial", "relation_yn")]["majority"] >= 50.0
+    # a predictions file from another world does not line up with the plan: a clear error, not a table
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "predictions.jsonl").write_text(json.dumps({**rows[0], "category": "Spatial", "uid": "openvqa/image/0"}) + "\n")
+    cmd[-4:-2] = [f"bad={bad}"]
+    proc = subprocess.run(cmd[:-2], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "does not match the plan" in proc.stderr
+
+
 def test_tower_words_trains_each_stem(tmp_path, smoke_world):
     """benchmarks/tower_words.py at smoke: both stems train on the word of whole images and are scored
     on held-out word-carrying scenes against chance."""

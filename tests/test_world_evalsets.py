@@ -8,6 +8,7 @@ from lynxlib.config import WorldConfig
 from lynxlib.formats import validate_open_vqa
 from lynxlib.world import (MME_SUBTASKS, OPEN_VQA_IMAGE, OPEN_VQA_VIDEO, category_sizes, majority_baseline, mme_mini,
                            open_vqa_mini, owleval_mini, sample_scene, stream_rng)
+from lynxlib.world.evalsets import open_vqa_plan
 from lynxlib.world.vocab import NUMBER_WORDS
 
 CFG = WorldConfig(eval_scale=1.0)
@@ -56,6 +57,17 @@ def test_open_vqa_answers_equal_the_scene_graph(open_vqa):
             assert r["answer"][0] == scene.place
         if r["class"] == "Color":
             assert r["answer"][0] in {o.colour for o in scene.objects}
+
+
+def test_open_vqa_plan_names_each_items_category_type_and_answer(open_vqa):
+    """The plan replayed without visuals lines up with the drawn set item by item."""
+    for kind, records in (("image", open_vqa[0]), ("video", open_vqa[1])):
+        plan = open_vqa_plan(CFG, kind)
+        assert [category for category, _, _ in plan] == [r["class"] for r in records]
+        planned = [(answer, r["answer"]) for (_, _, answer), r in zip(plan, records) if answer is not None]
+        assert len(planned) > len(records) // 2 and all(answer in refs for answer, refs in planned)
+    spatial = Counter(qtype for category, qtype, _ in open_vqa_plan(CFG) if category == "Spatial")
+    assert set(spatial) == {"relation", "relation_yn", "grid_position"} and max(spatial.values()) - min(spatial.values()) <= 1
 
 
 def test_eval_streams_are_disjoint_from_training():

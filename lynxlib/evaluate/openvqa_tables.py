@@ -127,3 +127,32 @@ def yes_no_breakdown(predictions: Sequence[Mapping], categories: Sequence[str]) 
                      "correct_among_yes_no": right,
                      "accuracy_among_yes_no": round(right / len(said), 4) if said else float("nan")})
     return pd.DataFrame(rows)
+
+
+def accuracy_by_qtype(predictions: Sequence[Mapping], plan: Sequence[tuple[str, str, str | None]],
+                      *, kind: str = "image") -> pd.DataFrame:
+    """Open-VQA-mini accuracy (%) per (category, question type), beside that type's majority answer.
+
+    ``plan``: :func:`lynxlib.world.evalsets.open_vqa_plan` for the evaluated world (item k of ``kind``:
+    uid ``openvqa/<kind>/<k>``). One category can hide a learned type behind an unlearned one (Spatial's
+    yes/no relations sit at 50 % for any model that says yes or no).
+    """
+    rows = []
+    for p in predictions:
+        if p.get("part", "openvqa") != "openvqa" or p.get("kind") != kind:
+            continue
+        k = int(str(p["uid"]).rsplit("/", 1)[1])
+        if k >= len(plan) or plan[k][0] != p["category"]:
+            raise ValueError(f"prediction {p['uid']} ({p['category']}) does not match the plan's item {k}: "
+                             "score it with the plan of the world it was evaluated on")
+        rows.append({"category": p["category"], "qtype": plan[k][1], "correct": bool(p["correct"])})
+    if not rows:
+        raise ValueError(f"no Open-VQA-mini {kind} predictions in the rows given")
+    table = pd.DataFrame(rows).groupby(["category", "qtype"], sort=False)["correct"].agg(["sum", "count"])
+    table = table.rename(columns={"sum": "correct", "count": "n"})
+    table["accuracy"] = 100 * table["correct"] / table["n"]
+    table["se"] = 100 * (table["accuracy"] / 100 * (1 - table["accuracy"] / 100) / table["n"]) ** 0.5
+    answers = pd.DataFrame(plan, columns=["category", "qtype", "answer"]).dropna()
+    majority = answers.groupby(["category", "qtype"])["answer"].agg(lambda a: 100 * a.value_counts().iloc[0] / len(a))
+    table["majority"] = majority.reindex(table.index)
+    return table.reset_index()

@@ -80,21 +80,36 @@ def _fit(rng: np.random.Generator, draw: Callable[[], Any], task: Task, index: i
     raise RuntimeError(f"{task.name}/{qtype}: no visual for answer {answer!r} in {MAX_TRIES} draws")
 
 
-def _open_vqa_kind(cfg: WorldConfig, kind: str) -> tuple[list[dict], list[Any]]:
+def _planned(cfg: WorldConfig, kind: str) -> list[tuple[str, Task, str, str | None]]:
+    """Every Open-VQA-mini item of ``kind`` in order, as (category, task, question type, answer)."""
     tasks = tasks_for(cfg)
-    records, visuals = [], []
+    items = []
     for category, n in category_sizes(cfg, kind).items():
         task = tasks[CATEGORY_TASKS[kind][category]]
-        for qtype, answer in _plan(stream_rng(cfg.seed, f"openvqa-{kind}-plan-{category}", 0), task, n):
-            k = len(records)
-            rng = stream_rng(cfg.seed, f"openvqa-{kind}", k)
-            draw = (lambda: sample_scene(rng, cfg)) if kind == "image" else (lambda: sample_clip(rng, cfg))
-            visual, sample = _fit(rng, draw, task, k, qtype, answer)
-            visuals.append(visual)
-            name = f"images/{k:05d}.png" if kind == "image" else f"videos/{k:05d}.gif"
-            records.append({"dataset": f"Open_VQA_mini_{kind}s", "question": sample.question,
-                            "answer": list(sample.references), "index": k, kind: name,
-                            "origin_dataset": "lynx-world", "class": category})
+        plan = _plan(stream_rng(cfg.seed, f"openvqa-{kind}-plan-{category}", 0), task, n)
+        items += [(category, task, qtype, answer) for qtype, answer in plan]
+    return items
+
+
+def open_vqa_plan(cfg: WorldConfig, kind: str = "image") -> list[tuple[str, str, str | None]]:
+    """(category, question type, planned answer) of each Open-VQA-mini item of ``kind`` (index k: item
+    k), without drawing a visual: what splits a category's accuracy by what it asks (Spatial:
+    relation, relation_yn, grid_position). The answer is None where a type's answers are free."""
+    return [(category, qtype, answer) for category, _, qtype, answer in _planned(cfg, kind)]
+
+
+def _open_vqa_kind(cfg: WorldConfig, kind: str) -> tuple[list[dict], list[Any]]:
+    records, visuals = [], []
+    for category, task, qtype, answer in _planned(cfg, kind):
+        k = len(records)
+        rng = stream_rng(cfg.seed, f"openvqa-{kind}", k)
+        draw = (lambda: sample_scene(rng, cfg)) if kind == "image" else (lambda: sample_clip(rng, cfg))
+        visual, sample = _fit(rng, draw, task, k, qtype, answer)
+        visuals.append(visual)
+        name = f"images/{k:05d}.png" if kind == "image" else f"videos/{k:05d}.gif"
+        records.append({"dataset": f"Open_VQA_mini_{kind}s", "question": sample.question,
+                        "answer": list(sample.references), "index": k, kind: name,
+                        "origin_dataset": "lynx-world", "class": category})
     return records, visuals
 
 

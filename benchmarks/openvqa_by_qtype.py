@@ -1,0 +1,70 @@
+"""Open-VQA-mini accuracy by question type, evaluation runs side by side: what a category's one number
+hides (Spatial: which-side relations, yes/no relations and grid positions; Others: shape, existence,
+size).
+
+    .venv/bin/python benchmarks/openvqa_by_qtype.py --params params/tiny.yaml \
+        ours=outputs/tiny/ours/seed0/eval blind=outputs/tiny/blind/seed0/eval [--category Spatial] [--out F.json]
+
+Each folder holds an evaluation's ``predictions.jsonl``; the question types are replayed from the
+params' world config (``lynxlib.world.evalsets.open_vqa_plan``), with ``--set`` for a world the params
+file does not hold. The majority column is the share of the type's most frequent planned answer.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pandas as pd  # noqa: E402
+
+from lynxlib.config import dotted_overrides, load  # noqa: E402
+from lynxlib.evaluate.harness import read_predictions  # noqa: E402
+from lynxlib.evaluate.openvqa_tables import accuracy_by_qtype  # noqa: E402
+from lynxlib.runs import env_info, write_json  # noqa: E402
+from lynxlib.world.evalsets import open_vqa_plan  # noqa: E402
+
+
+def parse_runs(items: list[str]) -> dict[str, str]:
+    """``name=folder`` (or a bare folder, named by itself) -> {name: folder}."""
+    runs = {}
+    for item in items:
+        name, sep, folder = item.partition("=")
+        runs[name if sep else item] = folder if sep else item
+    return runs
+
+
+def side_by_side(runs: dict[str, str], plan: list, kind: str) -> pd.DataFrame:
+    """One row per (category, question type): n, majority, then each run's accuracy and standard error."""
+    table = None
+    for name, folder in runs.items():
+        try:
+            one = accuracy_by_qtype(read_predictions(folder), plan, kind=kind)
+        except (FileNotFoundError, ValueError) as err:
+            raise SystemExit(f"{folder}: {err}") from None
+        one = one.rename(columns={"accuracy": name, "se": f"{name} se"}).drop(columns="correct")
+        table = one if table is None else table.merge(one.drop(columns=["n", "majority"]), on=["category", "qtype"])
+    return table
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("runs", nargs="+", help="name=eval folder with predictions.jsonl")
+    ap.add_argument("--params", default="params/tiny.yaml")
+    ap.add_argument("--set", action="append", default=[], help="world override, e.g. world.eval_scale=10")
+    ap.add_argument("--kind", default="image", choices=("image", "video"))
+    ap.add_argument("--category", default=None, help="only this Open-VQA category")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+
+    plan = open_vqa_plan(load(args.params, **dotted_overrides(args.set)).world, args.kind)
+    table = side_by_side(parse_runs(args.runs), plan, args.kind)
+    if args.category:
+        table = table[table["category"] == args.category]
+    print(table.round(1).to_string(index=False))
+    if args.out:
+        write_json(args.out, {"args": vars(args), "env": env_info(), "table": table.to_dict("records")})
+
+
+if __name__ == "__main__":
+    main()
