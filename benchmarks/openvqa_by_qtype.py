@@ -7,7 +7,10 @@ size).
 
 Each folder holds an evaluation's ``predictions.jsonl``; the question types are replayed from the
 params' world config (``lynxlib.world.evalsets.open_vqa_plan``), with ``--set`` for a world the params
-file does not hold. The majority column is the share of the type's most frequent planned answer.
+file does not hold. Two floors per type: ``majority``, the share of its most frequent planned answer,
+and ``best_constant``, the one answer the rule judge scores best on every item (the judge accepts a
+reference's words inside a longer answer, so "top left" is right wherever the answer is "top" or
+"left"): what a model that knows the question's type but not the image can reach.
 """
 from __future__ import annotations
 
@@ -43,7 +46,8 @@ def side_by_side(runs: dict[str, str], plan: list, kind: str) -> pd.DataFrame:
         except (FileNotFoundError, ValueError) as err:
             raise SystemExit(f"{folder}: {err}") from None
         one = one.rename(columns={"accuracy": name, "se": f"{name} se"}).drop(columns="correct")
-        table = one if table is None else table.merge(one.drop(columns=["n", "majority"]), on=["category", "qtype"])
+        floors = ["n", "majority", "best_constant", "best_constant_answer"]
+        table = one if table is None else table.merge(one.drop(columns=floors), on=["category", "qtype"])
     return table
 
 

@@ -1,6 +1,6 @@
 """Can the stage-0 LMs answer a question about a scene description in their context? Per question type.
 
-    .venv/bin/python benchmarks/reading.py --params params/tiny.yaml [--backbones DIR] [--world DIR] \
+    .venv/bin/python benchmarks/reading.py --params params/tiny.yaml [--set key=value] [--backbones DIR] [--world DIR] \
         [--passages 1024] [--vicuna-steps 600 --vicuna-lr 1e-3] [--threads 1] [--out FILE.json]
 
 Loads the scale's stage-0 artifact (content-addressed under ``outputs/<scale>/shared``, or
@@ -22,7 +22,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from lynxlib.backbones import heldout_lookups, heldout_reading, reading_accuracy, reading_template  # noqa: E402
 from lynxlib.backbones.lm import instruct_lm, world_texts  # noqa: E402
 from lynxlib.build import load_lm  # noqa: E402
-from lynxlib.config import load  # noqa: E402
+from lynxlib.config import deep_merge, dotted_overrides, load  # noqa: E402
 from lynxlib.runs import env_info, set_threads, write_json  # noqa: E402
 from lynxlib.stages import artifact_dir  # noqa: E402
 from lynxlib.tokenizer import load_tokenizer  # noqa: E402
@@ -40,6 +40,7 @@ def table(name: str, result: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--params", default="params/tiny.yaml")
+    ap.add_argument("--set", action="append", default=[], help="override, e.g. world.recall_positions=0.333")
     ap.add_argument("--out-root", default="outputs")
     ap.add_argument("--backbones", default="", help="stage-0 folder (default: the scale's shared artifact)")
     ap.add_argument("--world", default="", help="world folder (default: the scale's shared artifact)")
@@ -51,7 +52,7 @@ def main() -> None:
     args = ap.parse_args()
 
     set_threads(args.threads)
-    cfg = load(args.params)
+    cfg = load(args.params, **dotted_overrides(args.set))
     root = args.backbones or str(artifact_dir(cfg, "backbones", args.out_root))
     tok = load_tokenizer(f"{root}/tokenizer")
     passages = heldout_reading(cfg, args.passages)
@@ -64,7 +65,7 @@ def main() -> None:
         results[f"llama_lookup_{kind}"] = reading_accuracy(llama, tok, lines, template=LOOKUP_PROMPT)
     if args.vicuna_steps:
         overrides = {"vicuna_steps": args.vicuna_steps} | ({"vicuna_lr": args.vicuna_lr} if args.vicuna_lr else {})
-        tuned_cfg = load(args.params, backbones=overrides)
+        tuned_cfg = load(args.params, **deep_merge(dotted_overrides(args.set), {"backbones": overrides}))
         world = WorldStore(args.world or artifact_dir(cfg, "world", args.out_root))
         tuned, _ = instruct_lm(tuned_cfg, tok, load_lm(f"{root}/llama"), world_texts(world)["instructions"])
         results[f"vicuna_{args.vicuna_steps}_steps"] = reading_accuracy(tuned, tok, passages, template=chat)

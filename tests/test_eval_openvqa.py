@@ -149,3 +149,14 @@ def test_yes_no_breakdown_separates_format_from_decision():
     assert table.loc["Reasoning", "accuracy_among_yes_no"] == 0.5
     assert table.loc["Action (Y/N)", "yes_no"] == 0
     assert math.isnan(table.loc["Action (Y/N)", "accuracy_among_yes_no"])
+
+
+def test_best_constant_answer_is_the_floor_under_the_rule_judge():
+    """A corner answer is right wherever the reference is one of its words: the majority answer (each
+    answer once here, 1/3) understates what one constant scores under the containment rule (2/3)."""
+    from lynxlib.evaluate.openvqa_tables import best_constant_answer
+
+    refs = [["right", "to the right", "on the right"], ["top right", "at the top right"], ["left", "on the left"]]
+    answer, accuracy = best_constant_answer(refs)
+    assert answer == "top right" and accuracy == pytest.approx(200 / 3)
+    assert best_constant_answer([["yes"], ["no"], ["no"]]) == ("no", pytest.approx(200 / 3))

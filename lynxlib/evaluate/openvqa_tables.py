@@ -145,14 +145,35 @@ def accuracy_by_qtype(predictions: Sequence[Mapping], plan: Sequence[tuple[str, 
         if k >= len(plan) or plan[k][0] != p["category"]:
             raise ValueError(f"prediction {p['uid']} ({p['category']}) does not match the plan's item {k}: "
                              "score it with the plan of the world it was evaluated on")
-        rows.append({"category": p["category"], "qtype": plan[k][1], "correct": bool(p["correct"])})
+        rows.append({"category": p["category"], "qtype": plan[k][1], "correct": bool(p["correct"]),
+                     "references": tuple(p.get("references") or ())})
     if not rows:
         raise ValueError(f"no Open-VQA-mini {kind} predictions in the rows given")
-    table = pd.DataFrame(rows).groupby(["category", "qtype"], sort=False)["correct"].agg(["sum", "count"])
-    table = table.rename(columns={"sum": "correct", "count": "n"})
+    groups = pd.DataFrame(rows).groupby(["category", "qtype"], sort=False)
+    table = groups["correct"].agg(["sum", "count"]).rename(columns={"sum": "correct", "count": "n"})
     table["accuracy"] = 100 * table["correct"] / table["n"]
     table["se"] = 100 * (table["accuracy"] / 100 * (1 - table["accuracy"] / 100) / table["n"]) ** 0.5
     answers = pd.DataFrame(plan, columns=["category", "qtype", "answer"]).dropna()
     majority = answers.groupby(["category", "qtype"])["answer"].agg(lambda a: 100 * a.value_counts().iloc[0] / len(a))
     table["majority"] = majority.reindex(table.index)
+    best = groups["references"].agg(lambda refs: best_constant_answer(list(refs)))
+    table["best_constant"], table["best_constant_answer"] = best.str[1], best.str[0]
     return table.reset_index()
+
+
+def best_constant_answer(references: Sequence[Sequence[str]]) -> tuple[str, float]:
+    """(answer, accuracy %) of the one answer that, given to every item, the rule judge scores best.
+
+    The candidates are the items' own first references. The majority answer counts exact answers; a
+    judge that accepts a reference's words inside a longer answer can score a constant higher ("bottom
+    right" is right wherever the answer is "on the right"): this is the floor under that judge.
+    """
+    from lynxlib.evaluate.judges import RuleJudge
+
+    judge, items = RuleJudge(), [list(r) for r in references if r]
+    if not items:
+        return "", float("nan")
+    candidates = sorted({r[0] for r in items})
+    scores = {c: sum(judge.judge(question="", prediction=c, references=r).correct for r in items) for c in candidates}
+    answer = max(candidates, key=lambda c: (scores[c], c))
+    return answer, 100 * scores[answer] / len(items)
