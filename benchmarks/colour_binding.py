@@ -15,10 +15,11 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from lynxlib.config import load  # noqa: E402
-from lynxlib.evaluate.bridge import colour_by_choices  # noqa: E402
+from lynxlib.evaluate.bridge import colour_by_choices, several_named  # noqa: E402
 from lynxlib.evaluate.harness import read_predictions  # noqa: E402
 from lynxlib.runs import env_info, write_json  # noqa: E402
 from lynxlib.world.evalsets import open_vqa_mini  # noqa: E402
+from lynxlib.world.scene import world_vocab  # noqa: E402
 
 
 def main() -> None:
@@ -28,18 +29,24 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
-    _, _, scenes, _ = open_vqa_mini(load(args.params).world)
-    results = {}
+    world = load(args.params).world
+    _, _, scenes, _ = open_vqa_mini(world)
+    results, hedged = {}, {}
     for folder in args.folders:
         try:
-            table = colour_by_choices(read_predictions(folder), scenes)
+            predictions = read_predictions(folder)
+            table = colour_by_choices(predictions, scenes)
         except FileNotFoundError as err:
             raise SystemExit(str(err)) from None
         results[folder] = table.to_dict("records")
+        hedged[folder] = several_named(predictions, world_vocab(world).colours)
         print(folder)
         print(table.round(2).to_string(index=False))
+        print("replies naming two or more colours: {several} of {replies} ({several_correct} judged right)"
+              .format(**hedged[folder]))
     if args.out:
-        write_json(args.out, {"args": vars(args), "env": env_info(), "results": results})
+        write_json(args.out, {"args": vars(args), "env": env_info(), "results": results,
+                              "several_colours_named": hedged})
 
 
 if __name__ == "__main__":

@@ -113,3 +113,13 @@ def test_colour_accuracy_is_split_by_the_colours_in_the_image():
 
 def test_pca_takes_no_more_components_than_training_rows():
     assert pca_project(torch.randn(10, 40), 4, 16).shape == (10, 4)
+
+
+def test_several_named_counts_replies_that_list_more_than_one_candidate():
+    from lynxlib.evaluate.bridge import several_named
+
+    pred = [{"part": "openvqa", "category": "Color", "prediction": "blue", "correct": True},
+            {"part": "openvqa", "category": "Color", "prediction": "A red star, a Blue circle.", "correct": True},
+            {"part": "openvqa", "category": "Color", "prediction": "red, red", "correct": False},
+            {"part": "openvqa", "category": "Place", "prediction": "red and blue", "correct": True}]
+    assert several_named(pred, ["red", "blue", "green"]) == {"replies": 3, "several": 1, "several_correct": 1}

@@ -119,3 +119,18 @@ def colour_by_choices(predictions: Sequence[dict], scenes: Sequence) -> pd.DataF
     table["accuracy"] = table["sum"] / table["count"]
     table["one_in_k"] = 1 / table.index
     return table.rename(columns={"sum": "correct", "count": "n"}).reset_index()
+
+
+def several_named(predictions: Sequence[dict], words: Sequence[str], *, category: str = "Color") -> dict[str, int]:
+    """Replies to a category's questions that name two or more of ``words`` (the world's colours), and
+    how many of those the judge counted right.
+
+    The rule judge accepts a reference anywhere in a reply, so a reply that lists every colour of the
+    image (a caption) is right on any Color question it covers: a score is only evidence of binding
+    when this count is near zero.
+    """
+    vocab = {w.lower() for w in words}
+    rows = [p for p in predictions if p.get("part", "openvqa") == "openvqa" and p.get("category") == category]
+    several = [p for p in rows
+               if len({w.strip('.,;:!?"\'') for w in str(p.get("prediction", "")).lower().split()} & vocab) > 1]
+    return {"replies": len(rows), "several": len(several), "several_correct": sum(bool(p["correct"]) for p in several)}
