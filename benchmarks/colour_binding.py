@@ -31,6 +31,7 @@ def main() -> None:
 
     world = load(args.params).world
     _, _, scenes, _ = open_vqa_mini(world)
+    colours = world_vocab(world).colours
     results, hedged = {}, {}
     for folder in args.folders:
         try:
@@ -39,7 +40,7 @@ def main() -> None:
         except FileNotFoundError as err:
             raise SystemExit(str(err)) from None
         results[folder] = table.to_dict("records")
-        hedged[folder] = several_named(predictions, world_vocab(world).colours)
+        hedged[folder] = several_named(predictions, colours)
         print(folder)
         print(table.round(2).to_string(index=False))
         print("replies naming two or more colours: {several} of {replies} ({several_correct} judged right)"

@@ -24,6 +24,7 @@ import torch
 
 from lynxlib.backbones.cells import cell_rows
 from lynxlib.backbones.gates import linear_probe
+from lynxlib.evaluate.text import words as reply_words
 
 ATTRIBUTES = ("occupied", "shape", "colour")
 
@@ -131,6 +132,5 @@ def several_named(predictions: Sequence[dict], words: Sequence[str], *, category
     """
     vocab = {w.lower() for w in words}
     rows = [p for p in predictions if p.get("part", "openvqa") == "openvqa" and p.get("category") == category]
-    several = [p for p in rows
-               if len({w.strip('.,;:!?"\'') for w in str(p.get("prediction", "")).lower().split()} & vocab) > 1]
+    several = [p for p in rows if len(set(reply_words(p.get("prediction") or "")) & vocab) > 1]
     return {"replies": len(rows), "several": len(several), "several_correct": sum(bool(p["correct"]) for p in several)}

@@ -11,7 +11,8 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from lynxlib.evaluate.openvqa import CATEGORIES, OpenVQAResult
+from lynxlib.evaluate.judges import RuleJudge
+from lynxlib.evaluate.openvqa import CATEGORIES, Cell, OpenVQAResult
 from lynxlib.evaluate.text import leading_verdict
 
 
@@ -151,8 +152,8 @@ def accuracy_by_qtype(predictions: Sequence[Mapping], plan: Sequence[tuple[str, 
         raise ValueError(f"no Open-VQA-mini {kind} predictions in the rows given")
     groups = pd.DataFrame(rows).groupby(["category", "qtype"], sort=False)
     table = groups["correct"].agg(["sum", "count"]).rename(columns={"sum": "correct", "count": "n"})
-    table["accuracy"] = 100 * table["correct"] / table["n"]
-    table["se"] = 100 * (table["accuracy"] / 100 * (1 - table["accuracy"] / 100) / table["n"]) ** 0.5
+    cells = [Cell(int(c), int(n)) for c, n in zip(table["correct"], table["n"])]
+    table["accuracy"], table["se"] = [c.accuracy for c in cells], [c.se for c in cells]
     answers = pd.DataFrame(plan, columns=["category", "qtype", "answer"]).dropna()
     majority = answers.groupby(["category", "qtype"])["answer"].agg(lambda a: 100 * a.value_counts().iloc[0] / len(a))
     table["majority"] = majority.reindex(table.index)
@@ -168,8 +169,6 @@ def best_constant_answer(references: Sequence[Sequence[str]]) -> tuple[str, floa
     judge that accepts a reference's words inside a longer answer can score a constant higher ("bottom
     right" is right wherever the answer is "on the right"): this is the floor under that judge.
     """
-    from lynxlib.evaluate.judges import RuleJudge
-
     judge, items = RuleJudge(), [list(r) for r in references if r]
     if not items:
         return "", float("nan")
