@@ -3,7 +3,7 @@
 Each evaluated run writes ``outputs/<scale>/<variant>/seed<k>/eval/`` with ``openvqa.csv``
 (kind, category, correct, total), ``mme.csv`` (subtask, score, ...), ``owleval.csv`` (per item:
 correctness, richness, words, distinct2), ``instruct.csv`` (style, mean_words, compliance) and
-``baselines.csv`` (kind, category, majority). This module reads them back into long DataFrames.
+``baselines.csv`` (kind, category, majority[, type_floor]). This module reads them back into long DataFrames.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pandas as pd
 
 from lynxlib import paper
 from lynxlib.config import ConfigError, load
-from lynxlib.figures import overall_spread
+from lynxlib.figures import baseline_rows, overall_spread
 from lynxlib.runs import read_json, resolve
 from lynxlib.stages import run_key, run_state
 
@@ -95,15 +95,15 @@ def _variant_order(variant: str) -> int:
 
 
 def with_baselines(openvqa: pd.DataFrame, baselines: pd.DataFrame, kind: str = "image") -> pd.DataFrame:
-    """Accuracy (%) per category for each variant beside the majority-answer baseline, with a
-    binomial standard error per cell."""
+    """Accuracy (%) per category for each variant beside the baselines (the majority answer and, where
+    scored, the question-type floor), with a binomial standard error per cell."""
     part = openvqa[openvqa.kind == kind].groupby(["variant", "category"])[["correct", "total"]].sum()
     acc = part["correct"] / part["total"]
     se = np.sqrt(acc * (1 - acc) / part["total"])
     table = (100 * acc).round(1).astype(str) + " ± " + (100 * se).round(1).astype(str)
     table = table.unstack()
-    base = baselines[baselines.kind == kind].groupby("category")["majority"].mean()  # same eval set for all
-    table.loc["majority answer"] = (100 * base).round(1).astype(str)
+    for name, row in baseline_rows(baselines, kind).iterrows():
+        table.loc[name] = row.round(1).astype(str)
     categories = [c for c in (paper.IMAGE_CATEGORIES if kind == "image" else paper.VIDEO_CATEGORIES)
                   if c in table.columns]
     return table[categories]

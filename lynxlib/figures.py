@@ -3,7 +3,7 @@
 Inputs are long-format DataFrames collected by ``lynxlib.ablations``:
 ``openvqa`` (variant, seed, kind, category, correct, total), ``mme`` (variant, seed, subtask, score),
 ``owl`` (variant, seed, correctness, richness, words, distinct2), ``lengths`` (variant, seed, style,
-mean_words, compliance), ``baselines`` (kind, category, majority) for the majority-answer baseline.
+mean_words, compliance), ``baselines`` (kind, category, majority[, type_floor]) for the baselines.
 """
 from __future__ import annotations
 
@@ -61,8 +61,20 @@ def open_vqa_overall_figure(openvqa: pd.DataFrame, kind: str = "image") -> plt.F
     return fig
 
 
+BASELINE_ROWS = {"majority": "majority answer", "type_floor": "question-type floor"}  # baselines.csv column: row
+
+
+def baseline_rows(baselines: pd.DataFrame, kind: str = "image") -> pd.DataFrame:
+    """Accuracy (%) of each baseline in ``baselines.csv`` rows: one row per baseline (the majority answer;
+    the question-type floor where it was scored), one column per category. Every run is scored on the
+    same evaluation set, so the runs' values are equal; their mean skips runs without a column."""
+    part = baselines[baselines.kind == kind]
+    columns = [c for c in BASELINE_ROWS if c in part.columns and part[c].notna().any()]
+    return (100 * part.groupby("category")[columns].mean()).T.rename(index=BASELINE_ROWS)
+
+
 def category_heatmaps(openvqa: pd.DataFrame, baselines: pd.DataFrame, kind: str = "image") -> plt.Figure:
-    """Per-category accuracy: the paper's rows (left) and ours with the majority baseline (right)."""
+    """Per-category accuracy: the paper's rows (left) and ours with the baselines (right)."""
     categories = list(paper.IMAGE_CATEGORIES if kind == "image" else paper.VIDEO_CATEGORIES)
     rows = paper.VARIANT_ROWS_IMAGE if kind == "image" else paper.VARIANT_ROWS_VIDEO
     ref = paper.open_vqa(kind, 3 if kind == "image" else 4)
@@ -71,8 +83,8 @@ def category_heatmaps(openvqa: pd.DataFrame, baselines: pd.DataFrame, kind: str 
     ours = openvqa[openvqa.kind == kind].groupby(["variant", "category"])[["correct", "total"]].sum()
     ours = (100 * ours["correct"] / ours["total"]).unstack()[categories]
     ours = ours.loc[[v for v in rows if v in ours.index] + sorted(v for v in ours.index if v not in rows)]  # paper's order
-    base = baselines[baselines.kind == kind].groupby("category")["majority"].mean().reindex(categories)
-    ours.loc["majority answer"] = 100 * base
+    for name, row in baseline_rows(baselines, kind).iterrows():
+        ours.loc[name] = row.reindex(categories)
     fig, axes = plt.subplots(1, 2, figsize=(2 * len(categories) + 4, 0.45 * max(len(ref), len(ours)) + 1.8))
     for ax, data, title in ((axes[0], ref, "paper"), (axes[1], ours, "ours (tiny world)")):
         sns.heatmap(data, annot=True, fmt=".0f", vmin=0, vmax=100, cmap="viridis", cbar=False, ax=ax)

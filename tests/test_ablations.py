@@ -15,7 +15,7 @@ PAPER_XATTN = {"OCR": (13, 53), "Counting": (6, 37), "Reasoning": (11, 31), "Pla
                "Color": (8, 30), "Spatial": (9, 15), "Action": (5, 20), "Others": (41, 94)}
 
 
-def write_eval(root, variant, seed, cells, video=((69, 108), (29, 40)), short_words=10.0):
+def write_eval(root, variant, seed, cells, video=((69, 108), (29, 40)), short_words=10.0, type_floor=None):
     folder = root / "tiny" / variant / f"seed{seed}" / "eval"
     folder.mkdir(parents=True)
     rows = [{"kind": "image", "category": c, "correct": k, "total": n} for c, (k, n) in cells.items()]
@@ -23,7 +23,10 @@ def write_eval(root, variant, seed, cells, video=((69, 108), (29, 40)), short_wo
              for c, (k, n) in zip(paper.VIDEO_CATEGORIES, video)]
     pd.DataFrame(rows).to_csv(folder / "openvqa.csv", index=False)
     pd.DataFrame([{"style": "short", "mean_words": short_words, "compliance": 0.5}]).to_csv(folder / "instruct.csv", index=False)
-    pd.DataFrame([{"kind": "image", "category": c, "majority": 0.25} for c in cells]).to_csv(folder / "baselines.csv", index=False)
+    base = pd.DataFrame([{"kind": "image", "category": c, "majority": 0.25} for c in cells])
+    if type_floor is not None:
+        base["type_floor"] = type_floor
+    base.to_csv(folder / "baselines.csv", index=False)
     (folder / "summary.json").write_text("{}")
 
 
@@ -107,3 +110,18 @@ def test_one_seed_answer_length_has_its_standard_error(tmp_path):
     findings = ablations.findings_table(tables).set_index("claim")
     claim = {c.name: c.statement for c in paper.CLAIMS}["vicuna_follows_instructions"]
     assert findings.loc[claim, "agrees"] == "inconclusive"  # 0.3 words apart, 2 x 0.28 needed
+
+
+def test_baseline_rows_add_the_type_floor_where_a_run_scored_it(tmp_path):
+    """An older run without the type_floor column beside a newer one: the floor row comes from the run
+    that has it; without it anywhere, only the majority answer's row."""
+    write_eval(tmp_path, "ours", 0, PAPER_OURS)
+    write_eval(tmp_path, "cross_attn", 0, PAPER_XATTN, type_floor=0.4)
+    tables = ablations.collect("tiny", tmp_path)
+    table = ablations.with_baselines(tables["openvqa"], tables["baselines"], "image")
+    assert table.loc["majority answer", "Spatial"] == "25.0"
+    assert table.loc["question-type floor", "Spatial"] == "40.0"
+    heat = figures.category_heatmaps(tables["openvqa"], tables["baselines"], "image")
+    assert [t.get_text() for t in heat.axes[1].get_yticklabels()][-2:] == ["majority answer", "question-type floor"]
+    no_floor = tables["baselines"].drop(columns="type_floor")
+    assert list(figures.baseline_rows(no_floor, "image").index) == ["majority answer"]

@@ -160,3 +160,22 @@ def test_best_constant_answer_is_the_floor_under_the_rule_judge():
     answer, accuracy = best_constant_answer(refs)
     assert answer == "top right" and accuracy == pytest.approx(200 / 3)
     assert best_constant_answer([["yes"], ["no"], ["no"]]) == ("no", pytest.approx(200 / 3))
+
+
+def test_type_floor_answers_each_question_type_with_its_best_constant():
+    """Per (category, type) the best constant: a yes/no type and a position type in one category; the
+    floor beats the category's one majority answer, and baselines.csv carries both."""
+    from lynxlib.evaluate.openvqa import type_floor_baseline
+
+    answers = [["yes"], ["yes"], ["no"], ["top left", "at the top left"], ["top"], ["left"], ["bottom right"]]
+    records = [{"index": i, "class": "Spatial", "image": "x", "question": "where?", "answer": a}
+               for i, a in enumerate(answers)]
+    qtypes = ["yn", "yn", "yn", "grid", "grid", "grid", "grid"]
+    floor = type_floor_baseline(records, RuleJudge(), qtypes=qtypes, kind="image")
+    assert floor.cells["Spatial"] == Cell(2 + 3, 7)  # "yes" on yn, "top left" on grid (contains top and left)
+    majority = majority_baseline(records, RuleJudge(), kind="image")
+    assert majority.cells["Spatial"] == Cell(2, 7)  # "yes" everywhere
+    assert baselines_frame(majority, floor=floor).to_dict("records") == [
+        {"kind": "image", "category": "Spatial", "majority": 2 / 7, "type_floor": 5 / 7}]
+    with pytest.raises(ValueError, match="6 question types for 7 records"):
+        type_floor_baseline(records, RuleJudge(), qtypes=qtypes[:-1])

@@ -29,7 +29,7 @@ from model_kit import wake_up
 STYLE_ITEMS, PHRASING_PAIRS = 4, 4
 COLUMNS = {
     "openvqa.csv": ["kind", "category", "correct", "total", "undecided", "missing", "accuracy", "se"],
-    "baselines.csv": ["kind", "category", "majority"],
+    "baselines.csv": ["kind", "category", "majority", "type_floor"],
     "mme.csv": ["subtask", "group", "n_questions", "n_images", "acc", "acc_plus", "score"],
     "instruct.csv": ["style", "n", "mean_words", "std_words", "compliance", "accuracy"],
     "phrasings.csv": ["model", "n_train", "n_held_out", "train_accuracy", "held_out_accuracy", "gap"],
@@ -110,6 +110,7 @@ def test_openvqa_cells_and_pooled_overall(evaluated, world):
         assert summary["parts"]["openvqa"][kind]["overall"] == pytest.approx(pooled)
     base = pd.read_csv(out / "baselines.csv")
     assert set(base.kind) == {"image", "video"} and base.majority.between(0, 1).all()
+    assert (base.type_floor >= base.majority - 1e-9).all()  # each type's best constant scores at least the majority answer there
 
 
 def test_summary_and_predictions(evaluated, world):

@@ -83,3 +83,21 @@ def test_reuse_and_regeneration(world):
 def test_missing_world_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="manifest"):
         WorldStore(tmp_path)
+
+
+def test_open_vqa_qtypes_replay_the_plan_and_catch_another_world(world, monkeypatch):
+    from lynxlib.world.evalsets import open_vqa_plan
+
+    cfg, root, _ = world
+    store = WorldStore(root)
+    for kind in ("image", "video"):
+        qtypes = store.open_vqa_qtypes(kind)
+        assert qtypes == [q for _, q, _ in open_vqa_plan(cfg, kind)] and len(qtypes) == len(store.open_vqa(kind))
+    records = store.open_vqa("image")
+    records[0] = {**records[0], "class": "OCR" if records[0]["class"] != "OCR" else "Others"}
+    monkeypatch.setattr(store, "open_vqa", lambda kind="image": records)
+    with pytest.raises(ValueError, match="record 0 is"):
+        store.open_vqa_qtypes("image")
+    monkeypatch.setattr(store, "open_vqa", lambda kind="image": records[1:])
+    with pytest.raises(ValueError, match="config plans"):
+        store.open_vqa_qtypes("image")

@@ -7,7 +7,9 @@ scores them with the evaluation modules. It writes, atomically, into ``out_dir``
 * ``openvqa.csv``: kind, category, correct, total, undecided, missing, accuracy, se, judge columns (one row
   per category; Overall is pooled by summing the cells); ``baselines.csv``: kind, category, majority (the
   majority-answer baseline as a fraction, scored on the evaluation records themselves: an optimistic
-  bound, since their answers are balanced); ``judge_cache/``: the judge's verdicts;
+  bound, since their answers are balanced) and, on a generated world under the rule judge, type_floor
+  (the best constant answer per question type: what the question's wording alone reaches);
+  ``judge_cache/``: the judge's verdicts;
 * ``mme/<subtask>.txt`` in MME's result format, scored by the official rules into ``mme.csv``;
 * ``instruct.csv``: style, n, mean_words, std_words, compliance, accuracy under the held-out styles;
   ``phrasings.csv``: accuracy on trained vs held-out question phrasings (paired questions);
@@ -32,9 +34,9 @@ from lynxlib import inference
 from lynxlib.data import PromptFormatter
 from lynxlib.evaluate import sets
 from lynxlib.evaluate.instruct import instruct_table, phrasing_accuracy, phrasing_table
-from lynxlib.evaluate.judges import Judge, judge_items, make_judge
+from lynxlib.evaluate.judges import Judge, RuleJudge, judge_items, make_judge
 from lynxlib.evaluate.mme import score_mme_dir, write_mme_responses
-from lynxlib.evaluate.openvqa import baselines_frame, evaluate_records, majority_baseline
+from lynxlib.evaluate.openvqa import baselines_frame, evaluate_records, majority_baseline, type_floor_baseline
 from lynxlib.evaluate.owleval import aggregate, owleval_frame, score_text
 from lynxlib.runs import atomic_write_text, show_progress, write_json
 
@@ -104,6 +106,14 @@ class _Run:
 
 
 # ------------------------------------------------------------------------------------------ parts
+def _type_floor(run: _Run, records: list[dict], kind: str):
+    """The question-type floor, where the world knows each item's type (the generated worlds) and the
+    judge is free to call once per candidate and item (the rule judge); else None."""
+    if not hasattr(run.world, "open_vqa_qtypes") or not isinstance(run.judge, RuleJudge):
+        return None
+    return type_floor_baseline(records, run.judge, qtypes=run.world.open_vqa_qtypes(kind), kind=kind)
+
+
 def run_openvqa(run: _Run) -> dict[str, Any]:
     """Open-VQA-mini image and video: answers, judged cells, majority baselines."""
     frames, baselines, out = [], [], {}
@@ -116,7 +126,7 @@ def run_openvqa(run: _Run) -> dict[str, Any]:
                                   cache_dir=run.out_dir / "judge_cache", model=run.name, kind=kind)
         base = majority_baseline(records, run.judge, kind=kind)
         frames.append(result.to_frame())
-        baselines.append(baselines_frame(base))
+        baselines.append(baselines_frame(base, floor=_type_floor(run, records, kind)))
         run.predictions += [{"part": "openvqa", "uid": f"openvqa/{kind}/{it['id']}", "kind": kind,
                              **{k: it[k] for k in ("category", "question", "references", "prediction", "correct")}}
                             for it in result.items]

@@ -10,7 +10,7 @@ field) and for Open-VQA-mini records (``class`` or ``category``).
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -174,10 +174,57 @@ def majority_answers(records: Sequence[Mapping[str, Any]], *, kind: str | None =
     return {cat: sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[0][0] for cat, c in counts.items()}
 
 
-def baselines_frame(result: OpenVQAResult) -> pd.DataFrame:
-    """``baselines.csv`` rows (kind, category, majority as a fraction) from a majority-answer run."""
-    cells = [(c, result.cells[c]) for c in result.categories if result.cells[c].total]
-    return pd.DataFrame([{"kind": result.kind, "category": c, "majority": cell.correct / cell.total} for c, cell in cells])
+def best_constant(references: Sequence[Sequence[str]], judge: Judge) -> tuple[str, int]:
+    """(answer, items judged right) of the one answer that, given to every item, ``judge`` scores best.
+
+    The candidates are the items' own first references (ties: the alphabetically last). The majority
+    answer counts exact answers; a judge that accepts a reference's words inside a longer answer can
+    score a constant higher ("top left" is right wherever the answer is "top" or "left").
+    """
+    items = [list(r) for r in references if r]
+    candidates = sorted({r[0] for r in items})
+    scores = {c: sum(bool(judge.judge(question="", prediction=c, references=r).correct) for r in items)
+              for c in candidates}
+    answer = max(candidates, key=lambda c: (scores[c], c))
+    return answer, scores[answer]
+
+
+def type_floor_baseline(records: Sequence[Mapping[str, Any]], judge: Judge, *, qtypes: Sequence[str],
+                        kind: str | None = None) -> OpenVQAResult:
+    """Score the question-type floor: each item answered with the best constant answer
+    (:func:`best_constant`) of its (category, question type) group, ``qtypes[k]`` being record k's type.
+
+    What a model reaches from the question's wording alone, without the image: above the category's
+    majority answer where a category mixes types (Spatial: yes/no, which side, grid position) or where
+    the judge credits a constant that contains several answers. Chosen on the evaluation records
+    themselves, an optimistic bound like :func:`majority_baseline`'s.
+    """
+    if len(qtypes) != len(records):
+        raise ValueError(f"type floor: {len(qtypes)} question types for {len(records)} records")
+    groups: dict[tuple[str, str], list[tuple[Any, list[str]]]] = defaultdict(list)
+    for position, (record, qtype) in enumerate(zip(records, qtypes)):
+        rid = _record_id(record, position)
+        groups[(category_of(record, kind=kind), qtype)].append((rid, _references(record, rid)))
+    predictions = {}
+    for members in groups.values():
+        answer, _ = best_constant([refs for _, refs in members], judge)
+        predictions.update({rid: answer for rid, _ in members})
+    return evaluate_records(records, predictions, judge, model="question-type floor", kind=kind)
+
+
+def baselines_frame(majority: OpenVQAResult, floor: OpenVQAResult | None = None) -> pd.DataFrame:
+    """``baselines.csv`` rows: kind, category, majority (the majority answer's accuracy as a fraction)
+    and, given the question-type floor's result, type_floor (its accuracy as a fraction)."""
+    rows = []
+    for c in majority.categories:
+        cell = majority.cells[c]
+        if not cell.total:
+            continue
+        row = {"kind": majority.kind, "category": c, "majority": cell.correct / cell.total}
+        if floor is not None:
+            row["type_floor"] = floor.cells[c].correct / floor.cells[c].total
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _record_id(record: Mapping[str, Any], position: int) -> Any:

@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from lynxlib.evaluate.judges import RuleJudge
-from lynxlib.evaluate.openvqa import CATEGORIES, Cell, OpenVQAResult
+from lynxlib.evaluate.openvqa import CATEGORIES, Cell, OpenVQAResult, best_constant
 from lynxlib.evaluate.text import leading_verdict
 
 
@@ -163,16 +163,10 @@ def accuracy_by_qtype(predictions: Sequence[Mapping], plan: Sequence[tuple[str, 
 
 
 def best_constant_answer(references: Sequence[Sequence[str]]) -> tuple[str, float]:
-    """(answer, accuracy %) of the one answer that, given to every item, the rule judge scores best.
-
-    The candidates are the items' own first references. The majority answer counts exact answers; a
-    judge that accepts a reference's words inside a longer answer can score a constant higher ("bottom
-    right" is right wherever the answer is "on the right"): this is the floor under that judge.
-    """
-    judge, items = RuleJudge(), [list(r) for r in references if r]
+    """(answer, accuracy %) of the best constant answer under the rule judge
+    (:func:`lynxlib.evaluate.openvqa.best_constant`): the floor of one question type."""
+    items = [r for r in references if r]
     if not items:
         return "", float("nan")
-    candidates = sorted({r[0] for r in items})
-    scores = {c: sum(judge.judge(question="", prediction=c, references=r).correct for r in items) for c in candidates}
-    answer = max(candidates, key=lambda c: (scores[c], c))
-    return answer, 100 * scores[answer] / len(items)
+    answer, right = best_constant(items, RuleJudge())
+    return answer, 100 * right / len(items)

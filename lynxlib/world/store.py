@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from lynxlib.config import WorldConfig, config_hash
 from lynxlib.formats import MMERow, read_mme_questions, read_open_vqa, write_mme_questions, write_open_vqa
 from lynxlib.runs import atomic_path, atomic_write_text, file_lock, read_json, show_progress, write_json
-from lynxlib.world.evalsets import mme_mini, open_vqa_mini, owleval_mini
+from lynxlib.world.evalsets import mme_mini, open_vqa_mini, open_vqa_plan, owleval_mini
 from lynxlib.world.language import clean_caption, noisy_caption
 from lynxlib.world.registry import text_instructions
 from lynxlib.world.render import render_scene_sizes
@@ -273,6 +273,19 @@ class WorldStore:
     def open_vqa(self, kind: str = "image") -> list[dict]:
         """Open-VQA-mini records; record k's visual is row k of ``images/videos("open_vqa_mini", ...)``."""
         return read_open_vqa(self.path("open_vqa_mini", f"Open_VQA_{kind}s.jsonl"))
+
+    def open_vqa_qtypes(self, kind: str = "image") -> list[str]:
+        """The question type of each Open-VQA-mini record of ``kind`` (Spatial: relation, relation_yn,
+        grid_position), replayed from the world's config; checked against the records' categories."""
+        records, plan = self.open_vqa(kind), open_vqa_plan(self.config, kind)
+        if len(plan) != len(records):
+            raise ValueError(f"{self.root}: {len(records)} Open-VQA-mini {kind} records, but its config "
+                             f"plans {len(plan)}: the world was written by another version of lynxlib.world")
+        for k, (record, (category, _, _)) in enumerate(zip(records, plan)):
+            if record.get("class") != category:
+                raise ValueError(f"{self.root}: Open-VQA-mini {kind} record {k} is {record.get('class')!r}, "
+                                 f"its config plans {category!r}: the world was written by another version")
+        return [qtype for _, qtype, _ in plan]
 
     def mme_subtasks(self) -> list[str]:
         return sorted(p.stem for p in self.path("mme_mini").glob("*.txt"))
