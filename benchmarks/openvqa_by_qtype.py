@@ -9,8 +9,10 @@ Each folder holds an evaluation's ``predictions.jsonl``; the question types are 
 params' world config (``lynxlib.world.evalsets.open_vqa_plan``), with ``--set`` for a world the params
 file does not hold. Two floors per type: ``majority``, the share of its most frequent planned answer,
 and ``best_constant``, the one answer the rule judge scores best on every item (the judge accepts a
-reference's words inside a longer answer, so "top left" is right wherever the answer is "top" or
-"left"): what a model that knows the question's type but not the image can reach.
+reference's words inside a longer answer, so an answer naming several candidates can score above the
+majority): what a model that knows the question's type but not the image can reach. ``--rejudge``
+scores the stored answers again under the current rule judge (an evaluation written under an older
+rule version, e.g. rule-v1, which credited "top left" wherever the answer was "top" or "left").
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ import pandas as pd  # noqa: E402
 
 from lynxlib.config import dotted_overrides, load  # noqa: E402
 from lynxlib.evaluate.harness import read_predictions  # noqa: E402
-from lynxlib.evaluate.openvqa_tables import accuracy_by_qtype  # noqa: E402
+from lynxlib.evaluate.judges import RuleJudge  # noqa: E402
+from lynxlib.evaluate.openvqa_tables import accuracy_by_qtype, rejudged  # noqa: E402
 from lynxlib.runs import env_info, write_json  # noqa: E402
 from lynxlib.world.evalsets import open_vqa_plan  # noqa: E402
 
@@ -37,18 +40,30 @@ def parse_runs(items: list[str]) -> dict[str, str]:
     return runs
 
 
-def side_by_side(runs: dict[str, str], plan: list, kind: str) -> pd.DataFrame:
+def side_by_side(runs: dict[str, str], plan: list, kind: str, *, rejudge: bool = False) -> pd.DataFrame:
     """One row per (category, question type): n, majority, then each run's accuracy and standard error."""
     table = None
     for name, folder in runs.items():
         try:
-            one = accuracy_by_qtype(read_predictions(folder), plan, kind=kind)
+            predictions = read_predictions(folder)
+            if rejudge:
+                predictions = rejudged(predictions, RuleJudge())
+            one = accuracy_by_qtype(predictions, plan, kind=kind)
         except (FileNotFoundError, ValueError) as err:
             raise SystemExit(f"{folder}: {err}") from None
         one = one.rename(columns={"accuracy": name, "se": f"{name} se"}).drop(columns="correct")
         floors = ["n", "majority", "best_constant", "best_constant_answer"]
         table = one if table is None else table.merge(one.drop(columns=floors), on=["category", "qtype"])
     return table
+
+
+def per_category(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Each category's accuracy (%) per run and its two floors, pooled over its question types."""
+    cols = ["best_constant", "majority", *names]
+    weighted = table[cols].mul(table["n"], axis=0).assign(category=table["category"], n=table["n"])
+    sums = weighted.groupby("category", sort=False).sum()
+    out = sums[cols].div(sums["n"], axis=0).rename(columns={"best_constant": "type floor", "majority": "type majority"})
+    return out.assign(n=sums["n"]).reset_index()
 
 
 def main() -> None:
@@ -58,16 +73,21 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="world override, e.g. world.eval_scale=10")
     ap.add_argument("--kind", default="image", choices=("image", "video"))
     ap.add_argument("--category", default=None, help="only this Open-VQA category")
+    ap.add_argument("--rejudge", action="store_true", help="judge the stored answers again (current rule judge)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
     plan = open_vqa_plan(load(args.params, **dotted_overrides(args.set)).world, args.kind)
-    table = side_by_side(parse_runs(args.runs), plan, args.kind)
+    runs = parse_runs(args.runs)
+    table = side_by_side(runs, plan, args.kind, rejudge=args.rejudge)
     if args.category:
         table = table[table["category"] == args.category]
     print(table.round(1).to_string(index=False))
+    categories = per_category(table, list(runs))
+    print(categories.round(1).to_string(index=False))
     if args.out:
-        write_json(args.out, {"args": vars(args), "env": env_info(), "table": table.to_dict("records")})
+        write_json(args.out, {"args": vars(args), "env": env_info(), "judge": RuleJudge.model,
+                              "table": table.to_dict("records"), "categories": categories.to_dict("records")})
 
 
 if __name__ == "__main__":

@@ -34,6 +34,12 @@ KEY = "sk-test-SECRET-4242"
     ("Red", ["blue", "red"], True),
     ("blue", ["red"], False),
     ("two crosses", ["2 cross"], True),                  # plural shapes singularised
+    ("top left", ["top", "at the top", "upper"], False),  # a corner is not its edge
+    ("It is at the upper-left.", ["left", "on the left"], False),
+    ("at the top left", ["top left", "upper left"], True),
+    ("upper left", ["top left"], True),                  # upper/lower corners are top/bottom corners
+    ("The star is at the bottom right", ["bottom-right"], True),
+    ("The star is at the top, on the left", ["top"], True),   # an edge named, then a side: not a corner
 ])
 def test_rule_judge(prediction, references, expected):
     verdict = RuleJudge().judge(question="q?", prediction=prediction, references=references)
@@ -45,7 +51,7 @@ def test_rule_judge_items_and_errors(tmp_path):
              {"id": "b", "question": "q", "prediction": "red", "references": "blue"}]
     report = judge_items(RuleJudge(), items, cache_dir=tmp_path)
     assert [v.correct for v in report.verdicts] == [True, False] and report.ids == ["a", "b"]
-    assert report.accuracy == 0.5 and report.meta()["judge_model"] == "rule-v1"
+    assert report.accuracy == 0.5 and report.meta()["judge_model"] == "rule-v2"
     again = judge_items(RuleJudge(), items, cache_dir=tmp_path)
     assert again.n_cache_hits == 2 and [v.correct for v in again.verdicts] == [True, False]
     with pytest.raises(ValueError, match=r"item 1 \(id='x'\): missing key\(s\) \['prediction'\]"):

@@ -68,12 +68,12 @@ def test_evaluate_real_records_with_missing_media(tmp_path):
     assert result.missing == missing
     assert result.cells["OCR"] == Cell(51, 52) and result.cells["Place"] == Cell(21, 21)
     assert result.overall_cell.total == 300 and result.overall_cell.correct == 299
-    assert result.judge["judge_model"] == "rule-v1" and result.judge["prompt_hash"]
+    assert result.judge["judge_model"] == "rule-v2" and result.judge["prompt_hash"]
     assert len(result.items) == 300 and result.items[0]["correct"] is True
     result.to_csv(tmp_path / "openvqa.csv")
     back = pd.read_csv(tmp_path / "openvqa.csv")
     assert list(back.category) == list(paper.IMAGE_CATEGORIES)
-    assert back.correct.sum() == 299 and back.total.sum() == 300 and set(back.judge_model) == {"rule-v1"}
+    assert back.correct.sum() == 299 and back.total.sum() == 300 and set(back.judge_model) == {"rule-v2"}
     assert back.set_index("category").missing.to_dict() == {c: int(c in ("OCR", "Place")) for c in paper.IMAGE_CATEGORIES}
     with pytest.raises(ValueError, match=f"index={records[5]['index']}: no prediction"):
         evaluate_records(records, {k: v for k, v in predictions.items() if k != records[5]["index"]}, RuleJudge())
@@ -152,30 +152,32 @@ def test_yes_no_breakdown_separates_format_from_decision():
 
 
 def test_best_constant_answer_is_the_floor_under_the_rule_judge():
-    """A corner answer is right wherever the reference is one of its words: the majority answer (each
-    answer once here, 1/3) understates what one constant scores under the containment rule (2/3)."""
+    """A constant that names several answers is right wherever the reference is one of them: the
+    majority answer (each answer once here, 1/3) understates what one constant scores under the
+    containment rule. A corner is not such a constant: it no longer matches its edges (rule-v2)."""
     from lynxlib.evaluate.openvqa_tables import best_constant_answer
 
-    refs = [["right", "to the right", "on the right"], ["top right", "at the top right"], ["left", "on the left"]]
-    answer, accuracy = best_constant_answer(refs)
-    assert answer == "top right" and accuracy == pytest.approx(200 / 3)
+    answer, accuracy = best_constant_answer([["kitchen or platform"], ["kitchen"], ["platform"]])
+    assert answer == "kitchen or platform" and accuracy == pytest.approx(100)
+    corners = [["right", "to the right", "on the right"], ["top right", "at the top right"], ["left", "on the left"]]
+    assert best_constant_answer(corners)[1] == pytest.approx(100 / 3)
     assert best_constant_answer([["yes"], ["no"], ["no"]]) == ("no", pytest.approx(200 / 3))
 
 
 def test_type_floor_answers_each_question_type_with_its_best_constant():
-    """Per (category, type) the best constant: a yes/no type and a position type in one category; the
-    floor beats the category's one majority answer, and baselines.csv carries both."""
+    """Per (category, type) the best constant: a yes/no type and a free-answer type in one category;
+    the floor beats the category's one majority answer, and baselines.csv carries both."""
     from lynxlib.evaluate.openvqa import type_floor_baseline
 
-    answers = [["yes"], ["yes"], ["no"], ["top left", "at the top left"], ["top"], ["left"], ["bottom right"]]
+    answers = [["yes"], ["yes"], ["no"], ["left"], ["left"], ["top left"], ["top"]]
     records = [{"index": i, "class": "Spatial", "image": "x", "question": "where?", "answer": a}
                for i, a in enumerate(answers)]
     qtypes = ["yn", "yn", "yn", "grid", "grid", "grid", "grid"]
     floor = type_floor_baseline(records, RuleJudge(), qtypes=qtypes, kind="image")
-    assert floor.cells["Spatial"] == Cell(2 + 3, 7)  # "yes" on yn, "top left" on grid (contains top and left)
+    assert floor.cells["Spatial"] == Cell(2 + 2, 7)  # "yes" on yn, "left" on grid ("top left" is not "left")
     majority = majority_baseline(records, RuleJudge(), kind="image")
     assert majority.cells["Spatial"] == Cell(2, 7)  # "yes" everywhere
     assert baselines_frame(majority, floor=floor).to_dict("records") == [
-        {"kind": "image", "category": "Spatial", "majority": 2 / 7, "type_floor": 5 / 7}]
+        {"kind": "image", "category": "Spatial", "majority": 2 / 7, "type_floor": 4 / 7}]
     with pytest.raises(ValueError, match="6 question types for 7 records"):
         type_floor_baseline(records, RuleJudge(), qtypes=qtypes[:-1])

@@ -116,7 +116,7 @@ def test_openvqa_cells_and_pooled_overall(evaluated, world):
 def test_summary_and_predictions(evaluated, world):
     out, summary = evaluated
     data = json.loads((out / "summary.json").read_text())
-    assert data["judge"] == {"judge": "rule", "judge_model": "rule-v1", "prompt_hash": data["judge"]["prompt_hash"]}
+    assert data["judge"] == {"judge": "rule", "judge_model": "rule-v2", "prompt_hash": data["judge"]["prompt_hash"]}
     assert len(data["judge"]["prompt_hash"]) == 16
     assert set(data["wall_s"]) == set(PARTS) and all(t > 0 for t in data["wall_s"].values())
     n_mme = sum(len(world.mme(s)) for s in world.mme_subtasks())

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 from lynxlib.evaluate.text import canonical_tokens, contains_phrase, leading_verdict, normalise, yes_no
 from lynxlib.runs import write_json
 
-RULE_VERSION = "rule-v1: normalise, number words, synonyms, leading yes/no, whole-phrase containment"
+RULE_VERSION = "rule-v2: normalise, number words, synonyms, corners as one term, leading yes/no, whole-phrase containment"
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class RuleJudge:
     """
 
     name = "rule"
-    model = "rule-v1"
+    model = "rule-v2"  # v2: a corner ("top left") no longer matches its edges ("top", "left")
     prompt_hash = sha(RULE_VERSION)
 
     def judge(self, *, question: str, prediction: str, references: Sequence[str]) -> Verdict:

@@ -162,6 +162,18 @@ def accuracy_by_qtype(predictions: Sequence[Mapping], plan: Sequence[tuple[str, 
     return table.reset_index()
 
 
+def rejudged(predictions: Sequence[Mapping], judge) -> list[dict]:
+    """Open-VQA rows of ``predictions.jsonl`` with ``correct`` judged again by ``judge`` (a stored
+    evaluation scored under the current rules); other parts' rows are returned unchanged."""
+    out = []
+    for p in predictions:
+        if p.get("part", "openvqa") == "openvqa":
+            verdict = judge.judge(question=p.get("question", ""), prediction=p["prediction"], references=p["references"])
+            p = {**p, "correct": bool(verdict.correct)}
+        out.append(dict(p))
+    return out
+
+
 def best_constant_answer(references: Sequence[Sequence[str]]) -> tuple[str, float]:
     """(answer, accuracy %) of the best constant answer under the rule judge
     (:func:`lynxlib.evaluate.openvqa.best_constant`): the floor of one question type."""

@@ -66,15 +66,32 @@ def _replace_phrases(tokens: list[str]) -> list[str]:
     return out
 
 
+_VERTICAL = {"top": "top", "upper": "top", "bottom": "bottom", "lower": "bottom"}
+_HORIZONTAL = frozenset({"left", "right"})
+
+
+def _merge_corners(tokens: list[str]) -> list[str]:
+    """'top left', 'upper-left', 'lower right' as one token ('top-left'): a corner is neither of its
+    edges. Without it whole-phrase containment credits 'top left' wherever the answer is 'top' or 'left'."""
+    out: list[str] = []
+    for tok in tokens:
+        if tok in _HORIZONTAL and out and out[-1] in _VERTICAL:
+            out[-1] = f"{_VERTICAL[out[-1]]}-{tok}"
+        else:
+            out.append(tok)
+    return out
+
+
 def canonical_tokens(text: str) -> tuple[str, ...]:
-    """Normalised tokens with number words as digits, shape plurals singular, synonyms canonical.
+    """Normalised tokens with number words as digits, shape plurals singular, synonyms canonical,
+    corners one token (:func:`_merge_corners`).
 
     Yes/no synonyms are left alone here (``correct`` inside a sentence is not a verdict); see
     :func:`leading_verdict` for those.
     """
     tokens = [_NUMBER_TO_DIGIT.get(tok, tok) for tok in normalise(text).split()]
     tokens = [_SINGULAR.get(tok, tok) for tok in tokens]
-    return tuple(_replace_phrases(tokens))
+    return tuple(_merge_corners(_replace_phrases(tokens)))
 
 
 def yes_no(word: str) -> str | None:
