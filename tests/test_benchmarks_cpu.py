@@ -200,6 +200,10 @@ def test_openvqa_by_qtype_splits_categories_by_question_type(tmp_path):
     assert table[("Spatial", "relation_yn")]["yn"] == 100.0 and table[("Spatial", "relation")]["yn"] == 0.0
     assert all(r["all"] == 100.0 and r["all se"] == 0.0 for r in table.values())
     assert table[("Spatial", "relation_yn")]["majority"] >= 50.0
+    pooled = {r["category"]: r for r in json.loads(out.read_text())["categories"]}
+    n_spatial = sum(c == "Spatial" for c, _, _ in plan)
+    assert pooled["Spatial"]["n"] == n_spatial and pooled["Spatial"]["all"] == 100.0
+    assert pooled["Spatial"]["yn"] == pytest.approx(100 * table[("Spatial", "relation_yn")]["n"] / n_spatial)
     # a predictions file from another world does not line up with the plan: a clear error, not a table
     bad = tmp_path / "bad"
     bad.mkdir()

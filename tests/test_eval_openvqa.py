@@ -181,3 +181,14 @@ def test_type_floor_answers_each_question_type_with_its_best_constant():
         {"kind": "image", "category": "Spatial", "majority": 2 / 7, "type_floor": 4 / 7}]
     with pytest.raises(ValueError, match="6 question types for 7 records"):
         type_floor_baseline(records, RuleJudge(), qtypes=qtypes[:-1])
+
+
+def test_rejudged_scores_stored_answers_under_the_current_rules():
+    """A corner stored as right for an edge under rule-v1 is wrong now; non-Open-VQA rows pass through."""
+    from lynxlib.evaluate.openvqa_tables import rejudged
+
+    rows = [{"part": "openvqa", "prediction": "top left", "references": ["top", "at the top"], "correct": True},
+            {"part": "openvqa", "prediction": "at the top", "references": ["top"], "correct": False},
+            {"part": "mme", "prediction": "top left", "references": ["top"], "correct": True}]
+    assert [r["correct"] for r in rejudged(rows, RuleJudge())] == [False, True, True]
+    assert rows[0]["correct"] is True  # the input is not modified
