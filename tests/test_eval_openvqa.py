@@ -9,8 +9,8 @@ import pytest
 
 from lynxlib import paper
 from lynxlib.evaluate.judges import RuleJudge
-from lynxlib.evaluate.openvqa import (Cell, OpenVQAResult, baselines_frame, category_of, comparison_table,
-                                      evaluate_records, majority_answers, majority_baseline, paper_table,
+from lynxlib.evaluate.baselines import baselines_frame, majority_answers, majority_baseline, type_floor_baseline
+from lynxlib.evaluate.openvqa import (Cell, OpenVQAResult, category_of, comparison_table, evaluate_records, paper_table,
                                       render_markdown, seed_summary, style_table)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "open_vqa"
@@ -167,8 +167,6 @@ def test_best_constant_answer_is_the_floor_under_the_rule_judge():
 def test_type_floor_answers_each_question_type_with_its_best_constant():
     """Per (category, type) the best constant: a yes/no type and a free-answer type in one category;
     the floor beats the category's one majority answer, and baselines.csv carries both."""
-    from lynxlib.evaluate.openvqa import type_floor_baseline
-
     answers = [["yes"], ["yes"], ["no"], ["left"], ["left"], ["top left"], ["top"]]
     records = [{"index": i, "class": "Spatial", "image": "x", "question": "where?", "answer": a}
                for i, a in enumerate(answers)]

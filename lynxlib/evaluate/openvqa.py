@@ -10,7 +10,7 @@ field) and for Open-VQA-mini records (``class`` or ``category``).
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -18,7 +18,6 @@ from typing import Any, Iterable, Mapping, Sequence
 import pandas as pd
 
 from lynxlib.evaluate.judges import Judge, judge_items
-from lynxlib.evaluate.text import normalise
 from lynxlib.paper import IMAGE_CATEGORIES, VIDEO_CATEGORIES
 from lynxlib.runs import atomic_write_text
 
@@ -160,78 +159,11 @@ class OpenVQAResult:
         return pd.DataFrame(self.items)
 
 
-def majority_answers(records: Sequence[Mapping[str, Any]], *, kind: str | None = None) -> dict[str, str]:
-    """The most frequent (normalised, first) reference answer per category of ``records``.
-
-    Pass the training pool's records for an honest baseline; passing the evaluation records
-    themselves gives an optimistic (leaky) one. Ties break alphabetically.
-    """
-    counts: dict[str, Counter] = {}
-    for record in records:
-        answers = record.get("answer", record.get("answers"))
-        first = answers if isinstance(answers, str) else answers[0]
-        counts.setdefault(category_of(record, kind=kind), Counter())[normalise(first)] += 1
-    return {cat: sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[0][0] for cat, c in counts.items()}
-
-
-def best_constant(references: Sequence[Sequence[str]], judge: Judge) -> tuple[str, int]:
-    """(answer, items judged right) of the one answer that, given to every item, ``judge`` scores best.
-
-    The candidates are the items' own first references (ties: the alphabetically last). The majority
-    answer counts exact answers; a judge that accepts a reference's words inside a longer answer can
-    score a constant higher ("top left" is right wherever the answer is "top" or "left").
-    """
-    items = [list(r) for r in references if r]
-    candidates = sorted({r[0] for r in items})
-    scores = {c: sum(bool(judge.judge(question="", prediction=c, references=r).correct) for r in items)
-              for c in candidates}
-    answer = max(candidates, key=lambda c: (scores[c], c))
-    return answer, scores[answer]
-
-
-def type_floor_baseline(records: Sequence[Mapping[str, Any]], judge: Judge, *, qtypes: Sequence[str],
-                        kind: str | None = None) -> OpenVQAResult:
-    """Score the question-type floor: each item answered with the best constant answer
-    (:func:`best_constant`) of its (category, question type) group, ``qtypes[k]`` being record k's type.
-
-    What a model reaches from the question's wording alone, without the image: above the category's
-    majority answer where a category mixes types (Spatial: yes/no, which side, grid position) or where
-    the judge credits a constant that contains several answers. Chosen on the evaluation records
-    themselves, an optimistic bound like :func:`majority_baseline`'s.
-    """
-    if len(qtypes) != len(records):
-        raise ValueError(f"type floor: {len(qtypes)} question types for {len(records)} records")
-    groups: dict[tuple[str, str], list[tuple[Any, list[str]]]] = defaultdict(list)
-    for position, (record, qtype) in enumerate(zip(records, qtypes)):
-        rid = _record_id(record, position)
-        groups[(category_of(record, kind=kind), qtype)].append((rid, _references(record, rid)))
-    predictions = {}
-    for members in groups.values():
-        answer, _ = best_constant([refs for _, refs in members], judge)
-        predictions.update({rid: answer for rid, _ in members})
-    return evaluate_records(records, predictions, judge, model="question-type floor", kind=kind)
-
-
-def baselines_frame(majority: OpenVQAResult, floor: OpenVQAResult | None = None) -> pd.DataFrame:
-    """``baselines.csv`` rows: kind, category, majority (the majority answer's accuracy as a fraction)
-    and, given the question-type floor's result, type_floor (its accuracy as a fraction)."""
-    rows = []
-    for c in majority.categories:
-        cell = majority.cells[c]
-        if not cell.total:
-            continue
-        row = {"kind": majority.kind, "category": c, "majority": cell.correct / cell.total}
-        if floor is not None:
-            row["type_floor"] = floor.cells[c].correct / floor.cells[c].total
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _record_id(record: Mapping[str, Any], position: int) -> Any:
+def record_id(record: Mapping[str, Any], position: int) -> Any:
     return record.get("index", position)
 
 
-def _references(record: Mapping[str, Any], rid: Any) -> list[str]:
+def record_references(record: Mapping[str, Any], rid: Any) -> list[str]:
     answers = record.get("answer", record.get("answers"))
     if answers is None:
         raise ValueError(f"record index={rid}: no 'answer' field")
@@ -270,7 +202,7 @@ def evaluate_records(records: Sequence[Mapping[str, Any]], predictions: Mapping[
     skip = {idx for idx, _ in missing}
     items, cats, seen, skipped = [], [], set(), Counter()
     for position, record in enumerate(records):
-        rid = _record_id(record, position)
+        rid = record_id(record, position)
         if rid in seen:
             raise ValueError(f"record index={rid} occurs twice")
         seen.add(rid)
@@ -280,7 +212,7 @@ def evaluate_records(records: Sequence[Mapping[str, Any]], predictions: Mapping[
             skipped[category] += 1
             continue
         items.append({"id": rid, "category": category, "question": str(record.get("question", "")),
-                      "prediction": _prediction(predictions, rid, position), "references": _references(record, rid)})
+                      "prediction": _prediction(predictions, rid, position), "references": record_references(record, rid)})
     report = judge_items(judge, [{k: it[k] for k in ("id", "question", "prediction", "references")} for it in items],
                          cache_dir=cache_dir)
     counts = {c: [0, 0, 0] for c in CATEGORIES[kind] if c in cats}
@@ -293,21 +225,6 @@ def evaluate_records(records: Sequence[Mapping[str, Any]], predictions: Mapping[
     cells = {c: Cell(*v) for c, v in counts.items()}
     return OpenVQAResult(kind=kind, cells=cells, model=model, items=items, missing=missing, judge=report.meta(),
                          missing_by_category=dict(skipped))
-
-
-def majority_baseline(records: Sequence[Mapping[str, Any]], judge: Judge, *,
-                      pool: Sequence[Mapping[str, Any]] | None = None, missing: Iterable[tuple[Any, str]] = (),
-                      kind: str | None = None) -> OpenVQAResult:
-    """Score the majority-answer baseline: every item answered with its category's most frequent
-    answer in ``pool`` (the training records; default: ``records`` themselves, an optimistic bound)."""
-    answers = majority_answers(pool if pool is not None else records, kind=kind)
-    predictions = {}
-    for position, record in enumerate(records):
-        category = category_of(record, kind=kind)
-        if category not in answers:
-            raise ValueError(f"majority baseline: the pool has no answers for category {category!r}")
-        predictions[_record_id(record, position)] = answers[category]
-    return evaluate_records(records, predictions, judge, missing=missing, model="majority answer", kind=kind)
 
 
 def __getattr__(name: str):  # the table builders live in openvqa_tables; re-exported lazily

@@ -12,7 +12,8 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from lynxlib.evaluate.judges import RuleJudge
-from lynxlib.evaluate.openvqa import CATEGORIES, Cell, OpenVQAResult, best_constant
+from lynxlib.evaluate.baselines import best_constant
+from lynxlib.evaluate.openvqa import CATEGORIES, Cell, OpenVQAResult
 from lynxlib.evaluate.text import leading_verdict
 
 
@@ -176,7 +177,7 @@ def rejudged(predictions: Sequence[Mapping], judge) -> list[dict]:
 
 def best_constant_answer(references: Sequence[Sequence[str]]) -> tuple[str, float]:
     """(answer, accuracy %) of the best constant answer under the rule judge
-    (:func:`lynxlib.evaluate.openvqa.best_constant`): the floor of one question type."""
+    (:func:`lynxlib.evaluate.baselines.best_constant`): the floor of one question type."""
     items = [r for r in references if r]
     if not items:
         return "", float("nan")
