@@ -20,6 +20,12 @@ token embeddings (LM width, one more key/value projection) to every layer's keys
 and the latents, as InstructBLIP's Q-Former sees the instruction: a latent can then fetch the object
 the question names, where Lynx's LM has to find it among the latents itself. Padding and answer
 tokens are masked out, so the visual tokens never see what the model is asked to predict.
+
+``media_pos="sincos"`` (off in Flamingo and Lynx) adds a fixed 2-D sine-cosine code of each patch's row
+and column (MAE's) to every frame's patch tokens before the first layer, scaled by ``tanh(gate)`` with
+the gate at 0, so a new bridge starts as the plain one. Why: the tower's tokens carry their position
+only as its ViT learned to, and an oracle probe found grid positions answerable only when each token
+names its row and column in a shared code (docs/calibration.md).
 """
 from __future__ import annotations
 
@@ -61,6 +67,19 @@ def locality_logits(num_latents: int, tokens_per_frame: int, frames: int) -> tor
     prior = torch.zeros(num_latents, tokens_per_frame)
     prior[:len(anchors), first:] = -torch.cdist(anchors, patches).square() / (2 * sigma**2)
     return prior.repeat(1, frames)
+
+
+@functools.lru_cache(maxsize=16)  # one per (side, dim); callers never write to it
+def sincos_2d(side: int, dim: int) -> torch.Tensor:
+    """(side * side, dim) fixed position code of a side x side patch grid, row-major: the first half of
+    the channels code the row, the second half the column, each as sin and cos at dim / 4 frequencies."""
+    if dim % 4:
+        raise ValueError(f"a 2-D sine-cosine code needs a width divisible by 4, got {dim}")
+    freqs = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float32) / (dim // 4))
+    coord = torch.arange(side, dtype=torch.float32)[:, None] * freqs  # (side, dim/4)
+    axis = torch.cat([coord.sin(), coord.cos()], dim=1)               # (side, dim/2)
+    rows, cols = repeat(axis, "r d -> (r c) d", c=side), repeat(axis, "c d -> (r c) d", r=side)
+    return torch.cat([rows, cols], dim=1)
 
 
 class PerceiverAttention(nn.Module):
@@ -133,6 +152,8 @@ class PerceiverResampler(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.locality = cfg.locality
         self.sees_instruction = cfg.sees_instruction
+        if cfg.media_pos == "sincos":  # a parameter only when asked: plain checkpoints load unchanged
+            self.media_pos_gate = nn.Parameter(torch.zeros(1))
 
     @property
     def num_latents(self) -> int:
@@ -146,9 +167,22 @@ class PerceiverResampler(nn.Module):
             raise ValueError(f"{media.shape[1]} media tokens do not split into {frames} frames")
         return locality_logits(self.num_latents, media.shape[1] // frames, frames).to(media.device)
 
+    def with_positions(self, media: torch.Tensor, frames: int) -> torch.Tensor:
+        """media (B, F*N, Dv) plus tanh(gate) x the sine-cosine code on each frame's patch tokens (the
+        class token, first where the tower has one, gets none); unchanged without ``media_pos``."""
+        if not hasattr(self, "media_pos_gate"):
+            return media
+        if media.shape[1] % frames:
+            raise ValueError(f"{media.shape[1]} media tokens do not split into {frames} frames")
+        patches, first = patch_positions(media.shape[1] // frames)
+        code = F.pad(sincos_2d(math.isqrt(len(patches)), media.shape[-1]), (0, 0, first, 0))  # (N, Dv)
+        code = code.repeat(frames, 1).to(device=media.device, dtype=media.dtype)
+        return media + torch.tanh(self.media_pos_gate) * code
+
     @torch.no_grad()
     def attention_maps(self, media, frames: int = 1) -> list[torch.Tensor]:
         """Each layer's attention weights (B, h, Q, F*N + Q) on the way through (diagnostics)."""
+        media = self.with_positions(media, frames)
         latents, prior, maps = repeat(self.latents, "q d -> b q d", b=media.shape[0]), self.prior(media, frames), []
         for attn, ff in self.layers:
             maps.append(attn.weights(media, latents, prior))
@@ -162,6 +196,7 @@ class PerceiverResampler(nn.Module):
         ``text`` (B, T, D), ``text_mask`` (B, T): the instruction's token embeddings, which an
         instruction-aware bridge (``sees_instruction``) adds to every layer's keys, so a latent can
         fetch the object the question names (InstructBLIP's Q-Former; Lynx's bridge sees no text)."""
+        media = self.with_positions(media, frames)
         latents, prior = repeat(self.latents, "q d -> b q d", b=media.shape[0]), self.prior(media, frames)
         for attn, ff in self.layers:
             latents = latents + attn(media, latents, prior, text, text_mask)

@@ -29,7 +29,8 @@ LATER_KEYS: dict[tuple[str, str], object] = {("world", "reading_questions"): 1, 
                                              ("vision", "stem"): "patch", ("backbones", "tower_attr_loss"): 0.0,
                                              ("backbones", "tower_high_words"): False,
                                              ("model", "resampler.locality"): 0.0,
-                                             ("model", "resampler.sees_instruction"): False}
+                                             ("model", "resampler.sees_instruction"): False,
+                                             ("model", "resampler.media_pos"): "none"}
 
 
 def _keyed(cfg: Config, section: str) -> dict:

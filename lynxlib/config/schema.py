@@ -98,6 +98,8 @@ class ResamplerConfig:
     ff_mult: int = 4
     locality: float = 0.0              # spatial prior on the media attention (0: Flamingo/Lynx; lynxlib.resampler)
     sees_instruction: bool = False     # latents also attend to the prompt's token embeddings (InstructBLIP; not Lynx)
+    media_pos: str = "none"            # "sincos": a fixed 2-D position code on each frame's patch tokens, through
+                                       # a tanh gate at 0 (not in Flamingo/Lynx; lynxlib.resampler)
 
 
 @dataclass
@@ -227,6 +229,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "vision.arch": ("vit", "eva"),
     "vision.stem": ("patch", "conv"),
     "model.fusion": ("prefix", "cross_attn"),
+    "model.resampler.media_pos": ("none", "sincos"),
     "eval.judge": ("rule", "llm"),
     "eval.resolution": ("low", "high"),
 }
