@@ -84,6 +84,8 @@ def measure_stage(cfg, world, *, name: str, source: str, args, rebuild: bool) ->
             "data_s_per_step": statistics.fmean(t.data_s for t in timings),
             "compute_s_per_step": statistics.fmean(t.compute_s for t in timings),
             "full_steps": stage.steps,
+            # the LM processes B x T text slots (image tokens come on top); padding is the rest
+            "text_token_use": sum(t.text_tokens for t in timings) / max(1, sum(t.text_slots for t in timings)),
             "kinds": {k: sum(t.kind == k for t in timings) for k in ("image", "video", "text")},
             "step_s": [t.step_s for t in timings], "losses": [t.loss for t in timings], "cache_build": built}
 
@@ -115,12 +117,12 @@ def report(result: dict) -> None:
           f"thread(s), load avg {m['load_avg_1_5_15']}")
     print(f"weights: {result['backbones_note']}")
     print(f"| {'stage':<13} | {'px':>4} | {'batch':>5} | {'samples/s':>9} | {'s/step':>7} | {'data s':>6} | "
-          f"{'full steps':>10} | {'projected':>10} |")
-    print("|" + "|".join("-" * w for w in (15, 6, 7, 11, 9, 8, 12, 12)) + "|")
+          f"{'text use':>8} | {'full steps':>10} | {'projected':>10} |")
+    print("|" + "|".join("-" * w for w in (15, 6, 7, 11, 9, 8, 10, 12, 12)) + "|")
     proj = result["projection"]
     for r in result["stages"]:
         print(f"| {r['stage']:<13} | {r['image_size']:>4} | {r['batch_size']:>5} | {r['samples_per_s']:9.1f} | "
-              f"{r['s_per_step']:7.3f} | {r['data_s_per_step']:6.3f} | "
+              f"{r['s_per_step']:7.3f} | {r['data_s_per_step']:6.3f} | {100 * r['text_token_use']:7.1f}% | "
               f"{round(r['full_steps'] * proj['steps_scale']):>10} | "
               f"{proj['per_stage_s'][r['stage']]:9.1f}s |")
     for name, rec in result["cache_build"].items():

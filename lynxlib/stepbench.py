@@ -203,6 +203,8 @@ class StepTiming:
     kind: str          # batch_kind of the step's batch
     data_s: float      # building the batch (prompt encoding, pixels or cached tokens)
     compute_s: float   # forward + backward + clip + AdamW + schedule
+    text_tokens: int = 0    # attention_mask ones: the tokens the LM must process ...
+    text_slots: int = 0     # ... of the B x T it does process (the rest is right-padding)
 
     @property
     def step_s(self) -> float:
@@ -249,7 +251,8 @@ class Trainer:
         made = time.perf_counter()
         loss = self.update(batch)
         return StepTiming(loss, int(batch["input_ids"].shape[0]), batch_kind(batch), made - started,
-                          time.perf_counter() - made)
+                          time.perf_counter() - made, text_tokens=int(batch["attention_mask"].sum()),
+                          text_slots=int(batch["attention_mask"].numel()))
 
 
 def tower_seconds(model, batch: dict) -> float:

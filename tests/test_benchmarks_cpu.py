@@ -67,6 +67,7 @@ def test_stages_samples_per_s_and_projection(results):
     for row in res["stages"]:
         assert row["steps_timed"] == 2 and row["batch_size"] == 4
         assert all(positive(row[k]) for k in ("samples_per_s", "s_per_step", "compute_s_per_step", "full_steps"))
+        assert 0 < row["text_token_use"] <= 1  # real text tokens over the B x T the LM processes
     proj = res["projection"]
     assert all(positive(proj[k]) for k in ("stage1_s", "stage2_s", "stage1_plus_stage2_s", "cache_build_s"))
     expected = sum(r["s_per_step"] * r["full_steps"] for r in res["stages"])
