@@ -9,7 +9,7 @@ Both are scored with :func:`lynxlib.evaluate.openvqa.evaluate_records` and writt
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
@@ -37,7 +37,7 @@ def best_constant(references: Sequence[Sequence[str]], judge: Judge) -> tuple[st
 
     The candidates are the items' own first references (ties: the alphabetically last). The majority
     answer counts exact answers; a judge that accepts a reference's words inside a longer answer can
-    score a constant higher ("top left" is right wherever the answer is "top" or "left").
+    score a constant higher ("kitchen or platform" is right wherever the answer is either).
     """
     items = [list(r) for r in references if r]
     candidates = sorted({r[0] for r in items})

@@ -33,10 +33,10 @@ from tqdm.auto import tqdm
 from lynxlib import inference
 from lynxlib.data import PromptFormatter
 from lynxlib.evaluate import sets
+from lynxlib.evaluate.baselines import baselines_frame, majority_baseline, type_floor_baseline
 from lynxlib.evaluate.instruct import instruct_table, phrasing_accuracy, phrasing_table
 from lynxlib.evaluate.judges import Judge, RuleJudge, judge_items, make_judge
 from lynxlib.evaluate.mme import score_mme_dir, write_mme_responses
-from lynxlib.evaluate.baselines import baselines_frame, majority_baseline, type_floor_baseline
 from lynxlib.evaluate.openvqa import evaluate_records
 from lynxlib.evaluate.owleval import aggregate, owleval_frame, score_text
 from lynxlib.runs import atomic_write_text, show_progress, write_json

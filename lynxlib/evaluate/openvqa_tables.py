@@ -11,8 +11,8 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from lynxlib.evaluate.judges import RuleJudge
 from lynxlib.evaluate.baselines import best_constant
+from lynxlib.evaluate.judges import RuleJudge
 from lynxlib.evaluate.openvqa import CATEGORIES, Cell, OpenVQAResult
 from lynxlib.evaluate.text import leading_verdict
 
