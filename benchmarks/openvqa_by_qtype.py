@@ -12,7 +12,8 @@ and ``best_constant``, the one answer the rule judge scores best on every item (
 reference's words inside a longer answer, so an answer naming several candidates can score above the
 majority): what a model that knows the question's type but not the image can reach. ``--rejudge``
 scores the stored answers again under the current rule judge (an evaluation written under an older
-rule version, e.g. rule-v1, which credited "top left" wherever the answer was "top" or "left").
+rule version, e.g. rule-v1, which credited "top left" wherever the answer was "top" or "left");
+``--rejudge rule-v1`` under that older version, to compare a new run with numbers judged by it.
 """
 from __future__ import annotations
 
@@ -40,15 +41,16 @@ def parse_runs(items: list[str]) -> dict[str, str]:
     return runs
 
 
-def side_by_side(runs: dict[str, str], plan: list, kind: str, *, rejudge: bool = False) -> pd.DataFrame:
+def side_by_side(runs: dict[str, str], plan: list, kind: str, *, rejudge: str | None = None) -> pd.DataFrame:
     """One row per (category, question type): n, majority, then each run's accuracy and standard error."""
     table = None
     for name, folder in runs.items():
         try:
             predictions = read_predictions(folder)
+            judge = RuleJudge(rejudge or "rule-v2")  # floors under the re-scoring version (default: current)
             if rejudge:
-                predictions = rejudged(predictions, RuleJudge())
-            one = accuracy_by_qtype(predictions, plan, kind=kind)
+                predictions = rejudged(predictions, judge)
+            one = accuracy_by_qtype(predictions, plan, kind=kind, judge=judge)
         except (FileNotFoundError, ValueError) as err:
             raise SystemExit(f"{folder}: {err}") from None
         one = one.rename(columns={"accuracy": name, "se": f"{name} se"}).drop(columns="correct")
@@ -73,7 +75,9 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="world override, e.g. world.eval_scale=10")
     ap.add_argument("--kind", default="image", choices=("image", "video"))
     ap.add_argument("--category", default=None, help="only this Open-VQA category")
-    ap.add_argument("--rejudge", action="store_true", help="judge the stored answers again (current rule judge)")
+    ap.add_argument("--rejudge", nargs="?", const="rule-v2", default=None, choices=("rule-v1", "rule-v2"),
+                    help="judge the stored answers again with the rule judge (default version: rule-v2); "
+                         "put it after the runs or give the version")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
@@ -86,7 +90,7 @@ def main() -> None:
     categories = per_category(table, list(runs))
     print(categories.round(1).to_string(index=False))
     if args.out:
-        write_json(args.out, {"args": vars(args), "env": env_info(), "judge": RuleJudge.model,
+        write_json(args.out, {"args": vars(args), "env": env_info(), "judge": args.rejudge or "as stored",
                               "table": table.to_dict("records"), "categories": categories.to_dict("records")})
 
 

@@ -46,6 +46,17 @@ def test_rule_judge(prediction, references, expected):
     assert verdict.correct is expected and verdict.status == "ok"
 
 
+def test_rule_judge_versions():
+    """rule-v1 is kept only to re-score stored runs as they were judged: it credits a corner for its
+    edge; each version names its own verdict cache."""
+    v1, v2 = RuleJudge("rule-v1"), RuleJudge()
+    assert v1.judge(question="q", prediction="top left", references=["top"]).correct is True
+    assert v2.judge(question="q", prediction="top left", references=["top"]).correct is False
+    assert (v1.model, v2.model) == ("rule-v1", "rule-v2") and v1.prompt_hash != v2.prompt_hash
+    with pytest.raises(ValueError, match="'rule-v3' is not one of"):
+        RuleJudge("rule-v3")
+
+
 def test_rule_judge_items_and_errors(tmp_path):
     items = [{"id": "a", "question": "q", "prediction": "two", "references": ["2"]},
              {"id": "b", "question": "q", "prediction": "red", "references": "blue"}]

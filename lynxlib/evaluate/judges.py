@@ -16,7 +16,11 @@ from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 from lynxlib.evaluate.text import canonical_tokens, contains_phrase, leading_verdict, normalise, yes_no
 from lynxlib.runs import write_json
 
-RULE_VERSION = "rule-v2: normalise, number words, synonyms, corners as one term, leading yes/no, whole-phrase containment"
+RULE_VERSIONS = {  # what each version of the rule judge does; its hash names the judge's verdict cache
+    "rule-v1": "rule-v1: normalise, number words, synonyms, leading yes/no, whole-phrase containment",
+    "rule-v2": "rule-v2: normalise, number words, synonyms, corners as one term, leading yes/no, "
+               "whole-phrase containment",
+}
 
 
 @dataclass(frozen=True)
@@ -62,19 +66,25 @@ class RuleJudge:
     """
 
     name = "rule"
-    model = "rule-v2"  # v2: a corner ("top left") no longer matches its edges ("top", "left")
-    prompt_hash = sha(RULE_VERSION)
+
+    def __init__(self, version: str = "rule-v2"):
+        """``version``: "rule-v2" (the default); "rule-v1" only to re-score stored evaluations as they
+        were judged (v1 credited a corner, "top left", wherever the answer was "top" or "left")."""
+        if version not in RULE_VERSIONS:
+            raise ValueError(f"rule judge version {version!r} is not one of {sorted(RULE_VERSIONS)}")
+        self.model, self.prompt_hash = version, sha(RULE_VERSIONS[version])
+        self._corners = version != "rule-v1"
 
     def judge(self, *, question: str, prediction: str, references: Sequence[str]) -> Verdict:
         refs = [references] if isinstance(references, str) else list(references)
         if not refs:
             raise ValueError(f"no references for question {question!r}")
-        pred = canonical_tokens(prediction)
+        pred = canonical_tokens(prediction, corners=self._corners)
         lead = leading_verdict(prediction)
         plain = normalise(prediction).split()
         for ref in refs:
             for alt in _alternatives(ref):
-                tokens = canonical_tokens(alt)
+                tokens = canonical_tokens(alt, corners=self._corners)
                 want = yes_no(tokens[0]) if len(tokens) == 1 else None
                 if want is not None:
                     other = "no" if want == "yes" else "yes"

@@ -132,7 +132,7 @@ def yes_no_breakdown(predictions: Sequence[Mapping], categories: Sequence[str]) 
 
 
 def accuracy_by_qtype(predictions: Sequence[Mapping], plan: Sequence[tuple[str, str, str | None]],
-                      *, kind: str = "image") -> pd.DataFrame:
+                      *, kind: str = "image", judge=None) -> pd.DataFrame:
     """Open-VQA-mini accuracy (%) per (category, question type), beside that type's majority answer.
 
     ``plan``: :func:`lynxlib.world.evalsets.open_vqa_plan` for the evaluated world (item k of ``kind``:
@@ -158,7 +158,7 @@ def accuracy_by_qtype(predictions: Sequence[Mapping], plan: Sequence[tuple[str, 
     answers = pd.DataFrame(plan, columns=["category", "qtype", "answer"]).dropna()
     majority = answers.groupby(["category", "qtype"])["answer"].agg(lambda a: 100 * a.value_counts().iloc[0] / len(a))
     table["majority"] = majority.reindex(table.index)
-    best = groups["references"].agg(lambda refs: best_constant_answer(list(refs)))
+    best = groups["references"].agg(lambda refs: best_constant_answer(list(refs), judge))
     table["best_constant"], table["best_constant_answer"] = best.str[1], best.str[0]
     return table.reset_index()
 
@@ -175,11 +175,11 @@ def rejudged(predictions: Sequence[Mapping], judge) -> list[dict]:
     return out
 
 
-def best_constant_answer(references: Sequence[Sequence[str]]) -> tuple[str, float]:
-    """(answer, accuracy %) of the best constant answer under the rule judge
-    (:func:`lynxlib.evaluate.baselines.best_constant`): the floor of one question type."""
+def best_constant_answer(references: Sequence[Sequence[str]], judge=None) -> tuple[str, float]:
+    """(answer, accuracy %) of the best constant answer under ``judge`` (default: the rule judge;
+    :func:`lynxlib.evaluate.baselines.best_constant`): the floor of one question type."""
     items = [r for r in references if r]
     if not items:
         return "", float("nan")
-    answer, right = best_constant(items, RuleJudge())
+    answer, right = best_constant(items, judge or RuleJudge())
     return answer, 100 * right / len(items)

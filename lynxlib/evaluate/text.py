@@ -82,16 +82,17 @@ def _merge_corners(tokens: list[str]) -> list[str]:
     return out
 
 
-def canonical_tokens(text: str) -> tuple[str, ...]:
+def canonical_tokens(text: str, *, corners: bool = True) -> tuple[str, ...]:
     """Normalised tokens with number words as digits, shape plurals singular, synonyms canonical,
-    corners one token (:func:`_merge_corners`).
+    corners one token (:func:`_merge_corners`; ``corners=False``: two, as rule-v1 read them).
 
     Yes/no synonyms are left alone here (``correct`` inside a sentence is not a verdict); see
     :func:`leading_verdict` for those.
     """
     tokens = [_NUMBER_TO_DIGIT.get(tok, tok) for tok in normalise(text).split()]
     tokens = [_SINGULAR.get(tok, tok) for tok in tokens]
-    return tuple(_merge_corners(_replace_phrases(tokens)))
+    tokens = _replace_phrases(tokens)
+    return tuple(_merge_corners(tokens) if corners else tokens)
 
 
 def yes_no(word: str) -> str | None:
