@@ -190,3 +190,17 @@ def test_rejudged_scores_stored_answers_under_the_current_rules():
             {"part": "mme", "prediction": "top left", "references": ["top"], "correct": True}]
     assert [r["correct"] for r in rejudged(rows, RuleJudge())] == [False, True, True]
     assert rows[0]["correct"] is True  # the input is not modified
+
+
+def test_accuracy_by_qtype_reads_video_plans_in_the_papers_category_names():
+    """The world's plan names the video category 'Action(Y/N)'; scored predictions say 'Action (Y/N)'."""
+    from lynxlib.evaluate.openvqa_tables import accuracy_by_qtype
+
+    plan = [("Action(Y/N)", "moving_yn", "yes"), ("Action(Y/N)", "moving_yn", "no"), ("Others", "motion", None)]
+    preds = [{"part": "openvqa", "kind": "video", "uid": f"openvqa/video/{k}", "category": c, "correct": ok,
+              "references": [r]}
+             for k, (c, ok, r) in enumerate([("Action (Y/N)", True, "yes"), ("Action (Y/N)", False, "no"),
+                                              ("Others", True, "left")])]
+    table = accuracy_by_qtype(preds, plan, kind="video").set_index("category")
+    assert table.loc["Action (Y/N)", "accuracy"] == 50.0 and table.loc["Action (Y/N)", "majority"] == 50.0
+    assert table.loc["Others", "n"] == 1

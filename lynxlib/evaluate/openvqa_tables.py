@@ -13,7 +13,7 @@ import pandas as pd
 
 from lynxlib.evaluate.baselines import best_constant
 from lynxlib.evaluate.judges import RuleJudge
-from lynxlib.evaluate.openvqa import CATEGORIES, Cell, OpenVQAResult
+from lynxlib.evaluate.openvqa import CATEGORIES, Cell, OpenVQAResult, category_of
 from lynxlib.evaluate.text import leading_verdict
 
 
@@ -139,6 +139,7 @@ def accuracy_by_qtype(predictions: Sequence[Mapping], plan: Sequence[tuple[str, 
     uid ``openvqa/<kind>/<k>``). One category can hide a learned type behind an unlearned one (Spatial's
     yes/no relations sit at 50 % for any model that says yes or no).
     """
+    plan = [(category_of({"class": c}, kind=kind), q, a) for c, q, a in plan]  # the paper's names, as scored
     rows = []
     for p in predictions:
         if p.get("part", "openvqa") != "openvqa" or p.get("kind") != kind:
