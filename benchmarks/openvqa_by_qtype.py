@@ -43,11 +43,10 @@ def parse_runs(items: list[str]) -> dict[str, str]:
 
 def side_by_side(runs: dict[str, str], plan: list, kind: str, *, rejudge: str | None = None) -> pd.DataFrame:
     """One row per (category, question type): n, majority, then each run's accuracy and standard error."""
-    table = None
+    table, judge = None, RuleJudge(rejudge or "rule-v2")  # floors under the re-scoring version (default: current)
     for name, folder in runs.items():
         try:
             predictions = read_predictions(folder)
-            judge = RuleJudge(rejudge or "rule-v2")  # floors under the re-scoring version (default: current)
             if rejudge:
                 predictions = rejudged(predictions, judge)
             one = accuracy_by_qtype(predictions, plan, kind=kind, judge=judge)

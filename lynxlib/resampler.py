@@ -69,6 +69,13 @@ def locality_logits(num_latents: int, tokens_per_frame: int, frames: int) -> tor
     return prior.repeat(1, frames)
 
 
+def tokens_per_frame(media: torch.Tensor, frames: int) -> int:
+    """N of media (B, F*N, Dv) holding ``frames`` frames, or a clear error."""
+    if media.shape[1] % frames:
+        raise ValueError(f"{media.shape[1]} media tokens do not split into {frames} frames")
+    return media.shape[1] // frames
+
+
 @functools.lru_cache(maxsize=16)  # one per (side, dim); callers never write to it
 def sincos_2d(side: int, dim: int) -> torch.Tensor:
     """(side * side, dim) fixed position code of a side x side patch grid, row-major: the first half of
@@ -80,6 +87,14 @@ def sincos_2d(side: int, dim: int) -> torch.Tensor:
     axis = torch.cat([coord.sin(), coord.cos()], dim=1)               # (side, dim/2)
     rows, cols = repeat(axis, "r d -> (r c) d", c=side), repeat(axis, "c d -> (r c) d", r=side)
     return torch.cat([rows, cols], dim=1)
+
+
+@functools.lru_cache(maxsize=16)  # one per (N, F, Dv), like locality_logits: not rebuilt every step
+def media_position_code(tokens_per_frame: int, frames: int, dim: int) -> torch.Tensor:
+    """(F*N, dim): :func:`sincos_2d` on each frame's patch tokens, zeros on the class token."""
+    patches, first = patch_positions(tokens_per_frame)
+    code = F.pad(sincos_2d(math.isqrt(len(patches)), dim), (0, 0, first, 0))  # (N, dim)
+    return code.repeat(frames, 1)
 
 
 class PerceiverAttention(nn.Module):
@@ -163,21 +178,15 @@ class PerceiverResampler(nn.Module):
         """The locality prior (Q, F*N) for media (B, F*N, Dv), or None without one."""
         if self.locality <= 0:
             return None
-        if media.shape[1] % frames:
-            raise ValueError(f"{media.shape[1]} media tokens do not split into {frames} frames")
-        return locality_logits(self.num_latents, media.shape[1] // frames, frames).to(media.device)
+        return locality_logits(self.num_latents, tokens_per_frame(media, frames), frames).to(media.device)
 
     def with_positions(self, media: torch.Tensor, frames: int) -> torch.Tensor:
         """media (B, F*N, Dv) plus tanh(gate) x the sine-cosine code on each frame's patch tokens (the
         class token, first where the tower has one, gets none); unchanged without ``media_pos``."""
         if not hasattr(self, "media_pos_gate"):
             return media
-        if media.shape[1] % frames:
-            raise ValueError(f"{media.shape[1]} media tokens do not split into {frames} frames")
-        patches, first = patch_positions(media.shape[1] // frames)
-        code = F.pad(sincos_2d(math.isqrt(len(patches)), media.shape[-1]), (0, 0, first, 0))  # (N, Dv)
-        code = code.repeat(frames, 1).to(device=media.device, dtype=media.dtype)
-        return media + torch.tanh(self.media_pos_gate) * code
+        code = media_position_code(tokens_per_frame(media, frames), frames, media.shape[-1])
+        return media + torch.tanh(self.media_pos_gate) * code.to(device=media.device, dtype=media.dtype)
 
     @torch.no_grad()
     def attention_maps(self, media, frames: int = 1) -> list[torch.Tensor]:
