@@ -26,6 +26,7 @@ import pandas as pd
 from lynxlib.world.language import location
 
 
+CAPTION_PARTS = ("openvqa", "describe")  # Open-VQA-mini replies; captions asked for its scenes
 COLUMNS = ["uid", "colour", "shape", "cell", "exists", "true_cell", "right", "exists_elsewhere"]
 
 
@@ -60,21 +61,22 @@ def caption_claims(text: str, *, pattern: re.Pattern, grid: int) -> list[Claim]:
 
 
 def scene_index(uid: str) -> int:
-    """'openvqa/image/17' -> 17: an Open-VQA-mini image prediction's scene."""
+    """'openvqa/image/17' -> 17: the Open-VQA-mini scene a prediction is about."""
     try:
         return int(uid.rsplit("/", 1)[1])
     except (IndexError, ValueError):
-        raise ValueError(f"prediction uid {uid!r} does not end in a scene index ('openvqa/image/<k>')") from None
+        raise ValueError(f"prediction uid {uid!r} does not end in a scene index ('<part>/image/<k>')") from None
 
 
 def claim_frame(predictions: Sequence[dict], scenes: Sequence, *, colours: Sequence[str],
                 shapes: Sequence[str]) -> pd.DataFrame:
-    """One row per claim in the Open-VQA-mini image replies (``COLUMNS``; scene k is uid ``openvqa/image/<k>``)."""
+    """One row per claim in the replies about Open-VQA-mini images (``COLUMNS``; uid ``<part>/image/<k>`` is
+    about scene k; parts in :data:`CAPTION_PARTS`)."""
     grid = scenes[0].grid
     pattern = claim_pattern(colours=colours, shapes=shapes, grid=grid)
     rows = []
     for p in predictions:
-        if p.get("part") != "openvqa" or p.get("kind") != "image":
+        if p.get("part") not in CAPTION_PARTS or p.get("kind") != "image":
             continue
         k = scene_index(p["uid"])
         if k >= len(scenes):
