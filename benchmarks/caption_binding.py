@@ -6,11 +6,15 @@
     # ask a study model to describe Open-VQA-mini's first N images, then score those captions
     .venv/bin/python benchmarks/caption_binding.py --params params/tiny.yaml --variant ours --upto instruct \
         --describe 600 --describe-dir outputs/probes/bench/ours_describe [--out FILE.json]
+    # a stage-1 recipe under test: trained (or reused by its key), then described
+    .venv/bin/python benchmarks/caption_binding.py --upto pretrain_high --set model.resampler.locality=2 \
+        --out-root outputs/probes --describe 600 --describe-dir outputs/probes/bench/locality2_describe
 
 Folders hold an evaluation's ``predictions.jsonl`` (the study's eval, or ``benchmarks/visual_use.py
 --eval-dir``) on Open-VQA-mini, whose scenes are regenerated from the params' world config: useful where
 the replies are captions, as they are straight after stage 1. ``--describe`` builds the variant's model
-with the finished stages up to ``--upto`` (under ``--out-root``), asks it "Describe the image in
+with the stages up to ``--upto`` (under ``--out-root``; a stage with no finished run of its key,
+e.g. under ``--set`` overrides, is trained first), asks it "Describe the image in
 detail." (a stage-2 caption prompt) about each image, and writes the captions to ``--describe-dir``.
 Prints how many claimed objects exist (beside the rate against another scene) and how many of those
 sit in the claimed cell, row and column, beside the shuffled-cells and most-claimed-cell floors
@@ -26,7 +30,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from lynxlib.config import load  # noqa: E402
+from lynxlib.config import dotted_overrides, load  # noqa: E402
 from lynxlib.evaluate.caption_claims import binding_summary, claim_frame  # noqa: E402
 from lynxlib.evaluate.harness import read_predictions  # noqa: E402
 from lynxlib.runs import atomic_write_text, env_info, write_json  # noqa: E402
@@ -44,7 +48,10 @@ def describe(cfg, *, upto: str, n: int, out_root: str, folder: Path, max_new_tok
     from lynxlib.inference import PromptItem, generate_answers
 
     world, backbones = P.ensure_world(cfg, out_root), P.load_backbones(cfg, out_root)
-    model = P.build_run_model(cfg, backbones, after=P.stage_chain(cfg, upto), out_root=out_root).eval()
+    chain = P.stage_chain(cfg, upto)
+    for stage in chain:  # trained here when no finished run of its key exists (a --set recipe under test)
+        P.ensure_stage(cfg, stage, out_root)
+    model = P.build_run_model(cfg, backbones, after=chain, out_root=out_root).eval()
     size = sets.resolution_size(world, cfg.eval.resolution)
     model.set_resolution(size)
     cache = P.feature_cache(cfg, backbones, size, out_root) if model.tower is not None else None
@@ -67,6 +74,7 @@ def main() -> None:
     ap.add_argument("folders", nargs="*", help="evaluation folders with predictions.jsonl")
     ap.add_argument("--params", default="params/tiny.yaml")
     ap.add_argument("--variant", default="ours")
+    ap.add_argument("--set", action="append", default=[], help="override, e.g. model.resampler.locality=2")
     ap.add_argument("--upto", default="instruct", help="--describe: the last finished stage the model carries")
     ap.add_argument("--describe", type=int, default=0, help="caption this many Open-VQA-mini images first")
     ap.add_argument("--describe-dir", default="", help="--describe: where the captions are written")
@@ -79,7 +87,7 @@ def main() -> None:
     if not args.folders and not args.describe:
         ap.error("give evaluation folders, or --describe N --describe-dir DIR")
 
-    cfg = load(args.params, variant=args.variant)
+    cfg = load(args.params, variant=args.variant, **dotted_overrides(args.set))
     folders = list(args.folders)
     if args.describe:
         describe(cfg, upto=args.upto, n=args.describe, out_root=args.out_root, folder=Path(args.describe_dir),
