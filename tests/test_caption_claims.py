@@ -62,6 +62,8 @@ def test_binding_summary_without_claims_is_nan_and_bad_uids_fail_clearly():
     assert empty["claims"] == 0 and math.isnan(empty["cell_acc"])
     with pytest.raises(ValueError, match="names scene 5"):
         claim_frame([pred(5, "a red star at the top")], [scene()], colours=COLOURS, shapes=SHAPES)
+    with pytest.raises(ValueError, match="got none"):
+        claim_frame([pred(0, "a red star at the top")], [], colours=COLOURS, shapes=SHAPES)
     with pytest.raises(ValueError, match="does not end in a scene index"):
         claim_frame([{"part": "openvqa", "kind": "image", "uid": "openvqa/image/x", "prediction": ""}], [scene()],
                     colours=COLOURS, shapes=SHAPES)

@@ -72,6 +72,8 @@ def claim_frame(predictions: Sequence[dict], scenes: Sequence, *, colours: Seque
                 shapes: Sequence[str]) -> pd.DataFrame:
     """One row per claim in the replies about Open-VQA-mini images (``COLUMNS``; uid ``<part>/image/<k>`` is
     about scene k; parts in :data:`CAPTION_PARTS`)."""
+    if not scenes:
+        raise ValueError("claim_frame needs the Open-VQA-mini scenes the predictions are about; got none")
     grid = scenes[0].grid
     pattern = claim_pattern(colours=colours, shapes=shapes, grid=grid)
     rows = []
@@ -79,7 +81,7 @@ def claim_frame(predictions: Sequence[dict], scenes: Sequence, *, colours: Seque
         if p.get("part") not in CAPTION_PARTS or p.get("kind") != "image":
             continue
         k = scene_index(p["uid"])
-        if k >= len(scenes):
+        if not 0 <= k < len(scenes):
             raise ValueError(f"prediction {p['uid']!r} names scene {k}; the world has {len(scenes)} Open-VQA-mini images")
         where = {(o.colour, o.shape): (o.row, o.col) for o in scenes[k].objects}
         elsewhere = {(o.colour, o.shape) for o in scenes[(k + 1) % len(scenes)].objects}
