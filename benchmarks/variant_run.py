@@ -7,10 +7,16 @@ The same calls the notebooks make (``lynxlib.pipeline.evaluate_run``: every stag
 its key, then Open-VQA-mini, MME-mini and the rest are scored), for a config the params files do not
 hold: a recipe under test before it earns a place in ``params/``. Writes the per-category Open-VQA
 table beside the world's majority-answer baseline, and the seconds each stage took.
+
+Probes with overrides share every stage artifact of the same key with the study (artifacts live under
+``<out-root>/<scale>/shared``), but each gets its own run folder, ``<variant>@<hash of the overrides>``:
+two probes of one variant in one out-root never write over each other's evaluation.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import os
 import time
 
@@ -25,6 +31,14 @@ from lynxlib.runs import env_info, set_threads, write_json  # noqa: E402
 from lynxlib.stages import run_dir  # noqa: E402
 
 
+def run_name(variant: str, overrides: list[str]) -> str:
+    """The run folder's name: the variant's own without overrides, else tagged by them (order-free)."""
+    if not overrides:
+        return variant
+    tag = hashlib.sha256("\n".join(sorted(overrides)).encode()).hexdigest()[:8]
+    return f"{variant}@{tag}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--params", default="params/tiny.yaml")
@@ -35,6 +49,10 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     cfg = load(args.params, args.variant, **dotted_overrides(args.set))
+    # stage keys never read the variant's name, so the tag moves only the evaluation's folder; the thread
+    # count changes no result, so it does not tag
+    tagged = [s for s in args.set if s.split("=", 1)[0].strip() != "threads"]
+    cfg = dataclasses.replace(cfg, variant=run_name(args.variant, tagged))
     if args.threads:
         set_threads(args.threads)
 

@@ -297,3 +297,7 @@ def test_variant_run_trains_the_overridden_recipe_and_scores_it(results):
     image = [r for r in out["openvqa"] if r["kind"] == "image"]
     assert {r["category"] for r in image} >= {"OCR", "Counting", "Color", "Spatial", "Place"}
     assert all(0 < r["majority"] <= 100 and 0 <= r["accuracy"] <= 100 for r in out["openvqa"])
+    # its own run folder: a second probe of `ours` in this out-root cannot overwrite this evaluation
+    eval_dir = Path(out["eval_dir"])
+    assert eval_dir.parts[-3].startswith("ours@") and eval_dir.parts[-2:] == ("seed0", "eval")
+    assert (eval_dir / "openvqa.csv").is_file()
