@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import os
 import time
 
@@ -26,17 +25,16 @@ os.environ.setdefault("DS_ACCELERATOR", "cpu")
 import pandas as pd  # noqa: E402
 
 from lynxlib import pipeline as P  # noqa: E402
-from lynxlib.config import dotted_overrides, load  # noqa: E402
+from lynxlib.config import config_hash, dotted_overrides, load  # noqa: E402
 from lynxlib.runs import env_info, set_threads, write_json  # noqa: E402
 from lynxlib.stages import run_dir  # noqa: E402
 
 
 def run_name(variant: str, overrides: list[str]) -> str:
-    """The run folder's name: the variant's own without overrides, else tagged by them (order-free)."""
-    if not overrides:
-        return variant
-    tag = hashlib.sha256("\n".join(sorted(overrides)).encode()).hexdigest()[:8]
-    return f"{variant}@{tag}"
+    """The run folder's name: the variant's own without overrides, else tagged by the parsed overrides
+    (order-free). The thread count changes no result, so it does not tag."""
+    edits = {k: v for k, v in dotted_overrides(overrides).items() if k != "threads"}
+    return f"{variant}@{config_hash(edits)[:8]}" if edits else variant
 
 
 def main() -> None:
@@ -49,10 +47,8 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     cfg = load(args.params, args.variant, **dotted_overrides(args.set))
-    # stage keys never read the variant's name, so the tag moves only the evaluation's folder; the thread
-    # count changes no result, so it does not tag
-    tagged = [s for s in args.set if s.split("=", 1)[0].strip() != "threads"]
-    cfg = dataclasses.replace(cfg, variant=run_name(args.variant, tagged))
+    # stage keys never read the variant's name, so the tag moves only the evaluation's folder
+    cfg = dataclasses.replace(cfg, variant=run_name(args.variant, args.set))
     if args.threads:
         set_threads(args.threads)
 

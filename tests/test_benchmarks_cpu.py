@@ -2,16 +2,14 @@
 into a temporary out root: finite positive timings, and cached and uncached steps give the same loss."""
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-ENV = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "TQDM_DISABLE": "1",
-                    "DS_ACCELERATOR": "cpu"}
+from bench_runs import ENV, ROOT, run
+
 
 
 def positive(value) -> bool:
@@ -22,14 +20,6 @@ def bench_files() -> set[Path]:
     """What benchmarks would have written into the repository's own outputs/."""
     folder = ROOT / "outputs" / "smoke" / "bench"
     return set(folder.rglob("*")) if folder.exists() else set()
-
-
-def run(script: str, out_root: Path, out: Path, *extra: str) -> dict:
-    cmd = [sys.executable, str(ROOT / "benchmarks" / script), "--params", "params/smoke.yaml", "--threads", "1",
-           "--out-root", str(out_root), "--out", str(out), *extra]
-    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return {"stdout": proc.stdout, "json": json.loads(out.read_text())}
 
 
 @pytest.fixture(scope="module")
@@ -276,28 +266,3 @@ def test_visual_use_trains_and_scores_on_oracle_tokens(results):
     [meta] = (tmp / "out" / "smoke" / "features").glob("oracle-*-cells/train_images.json")
     side = cfg.world.image_size_high // cfg.vision.patch_size
     assert json.loads(meta.read_text())["shape"] == [cfg.world.train_scenes, 1, 1 + side * side, cfg.vision.width]
-
-
-def test_variant_run_trains_the_overridden_recipe_and_scores_it(results):
-    """benchmarks/variant_run.py at smoke with a mixture override: the stage-2 artifact is the one the
-    override keys (not the params file's), stage 1 is shared with it, and Open-VQA-mini is scored
-    beside the majority answer."""
-    from lynxlib.config import dotted_overrides, load
-    from lynxlib.stages import stage_key
-
-    tmp = results["tmp"]
-    out = run("variant_run.py", tmp / "out", tmp / "variant.json", "--set", "instruct.mixture.vqa_ocr=3")["json"]
-    default = load("params/smoke.yaml")
-    cfg = load("params/smoke.yaml", **dotted_overrides(["instruct.mixture.vqa_ocr=3"]))
-    assert cfg.instruct.mixture == {**default.instruct.mixture, "vqa_ocr": 3.0}  # one weight edited, not replaced
-    assert out["artifacts"]["instruct"] == f"instruct-{stage_key(cfg, 'instruct')}"
-    assert stage_key(cfg, "instruct") != stage_key(default, "instruct")
-    assert out["artifacts"]["pretrain_low"] == f"pretrain_low-{stage_key(default, 'pretrain_low')}"
-    assert set(out["seconds"]) == {"pretrain_low", "pretrain_high", "instruct", "eval"}
-    image = [r for r in out["openvqa"] if r["kind"] == "image"]
-    assert {r["category"] for r in image} >= {"OCR", "Counting", "Color", "Spatial", "Place"}
-    assert all(0 < r["majority"] <= 100 and 0 <= r["accuracy"] <= 100 for r in out["openvqa"])
-    # its own run folder: a second probe of `ours` in this out-root cannot overwrite this evaluation
-    eval_dir = Path(out["eval_dir"])
-    assert eval_dir.parts[-3].startswith("ours@") and eval_dir.parts[-2:] == ("seed0", "eval")
-    assert (eval_dir / "openvqa.csv").is_file()
