@@ -170,18 +170,23 @@ class MixtureBatches:
         self.sees_images, self.pass_has_visual = sees_images, pass_has_visual
         kind_of = {name: task.visual_kind for name, task in tasks_for(world_cfg).items()}
         self.groups = mixture_kinds(stage.mixture, kind_of)
+        self.opening_groups = mixture_kinds(stage.opening_mixture, kind_of)
 
-    def samples(self, rng: np.random.Generator) -> tuple[str, list]:
+    def groups_at(self, step: int) -> dict[str, dict[str, float]]:
+        """The mixture step ``step`` draws from: the opening's for the stage's first ``opening_steps``."""
+        return self.opening_groups if step < self.stage.opening_steps else self.groups
+
+    def samples(self, rng: np.random.Generator, step: int = 0) -> tuple[str, list]:
         from lynxlib.world import sample_instruction
 
-        kind, tasks = draw_tasks(rng, self.groups, self.stage.batch_size)
+        kind, tasks = draw_tasks(rng, self.groups_at(step), self.stage.batch_size)
         return kind, [sample_instruction(rng=rng, task_name=t, scenes=self.scenes, clips=self.clips,
                                          prompt_mode=self.stage.prompts, captions=self.stage.captions,
                                          cfg=self.world_cfg) for t in tasks]
 
     def batch(self, step: int, micro: int = 0, rank: int = 0, world_size: int = 1) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, step, micro, rank])
-        kind, samples = self.samples(rng)
+        kind, samples = self.samples(rng, step)
         visual = kind != "none" and self.sees_images
         rows = [self.formatter.encode(s.turns, has_visual=visual) for s in samples]
         batch = pad_batch(rows, pad_id=self.formatter.tok.pad_token_id)

@@ -29,13 +29,22 @@ def run_summary(outcomes: list[StageOutcome]) -> dict:
 
 
 def mixture_table(stage_cfg):
-    """A stage's task mixture: weight, share, and the visual kind of each task."""
+    """A stage's task mixture: weight, share, and the visual kind of each task; with an opening, the
+    share of each task in the stage's first ``opening_steps`` too."""
     from lynxlib.world import TASKS
 
     total = sum(stage_cfg.mixture.values())
     rows = [{"task": t, "kind": TASKS[t].visual_kind, "category": TASKS[t].category, "weight": w,
              "share": round(w / total, 3)} for t, w in stage_cfg.mixture.items()]
-    return pd.DataFrame(rows).set_index("task")
+    table = pd.DataFrame(rows).set_index("task")
+    if stage_cfg.opening_steps:
+        opening = pd.Series(stage_cfg.opening_mixture, dtype=float)
+        table = table.reindex(table.index.union(opening.index, sort=False)).fillna({"weight": 0.0, "share": 0.0})
+        table["kind"] = [TASKS[t].visual_kind for t in table.index]
+        table["category"] = [TASKS[t].category for t in table.index]
+        table[f"share in steps 1-{stage_cfg.opening_steps}"] = (opening / opening.sum()).round(3) \
+            .reindex(table.index).fillna(0.0)
+    return table
 
 
 

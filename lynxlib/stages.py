@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from lynxlib.config import Config, config_hash
+from lynxlib.config import Config, config_hash, stage_identity
 from lynxlib.runs import read_json, resolve
 
 STAGES = ("world", "backbones", "pretrain_low", "pretrain_high", "instruct", "eval")
@@ -60,7 +60,7 @@ def _sections(cfg: Config, stage: str) -> dict:
                 "backbones": _keyed(cfg, "backbones"), "template": cfg.generation.template}
     if stage in ("pretrain_low", "pretrain_high", "instruct"):
         # mixture_from is resolved into mixture at load: how a mixture was written never changes a result
-        stage_cfg = {k: v for k, v in asdict(getattr(cfg, stage)).items() if k != "mixture_from"}
+        stage_cfg = {k: v for k, v in stage_identity(getattr(cfg, stage)).items() if k != "mixture_from"}
         model = _keyed(cfg, "model")
         if cfg.model.blind:  # no resampler: its locality prior cannot change a blind run
             model["resampler"].pop("locality", None)

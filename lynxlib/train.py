@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from lynxlib import checkpoint as ckpt
-from lynxlib.config import StageConfig
+from lynxlib.config import StageConfig, stage_identity
 from lynxlib.launch import check_world, fill_deepspeed_auto, make_accelerator
 from lynxlib.optim import param_groups, warmup_cosine
 from lynxlib.runs import atomic_write_text, env_info, seed_everything, show_progress, write_json
@@ -99,7 +99,7 @@ def _already_done(model: nn.Module, out_dir: Path, started: float) -> TrainResul
 
 
 def run_config(cfg: StageConfig, seed: int) -> dict:
-    return {"stage": dataclasses.asdict(cfg), "seed": seed}
+    return {"stage": stage_identity(cfg), "seed": seed}
 
 
 def _check_resumable(saved: dict, current: dict, path: Path) -> None:

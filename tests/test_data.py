@@ -72,3 +72,39 @@ def test_mixture_draw_matches_weights():
         mixture_kinds({"nope": 1}, kinds)
     kind, tasks = draw_tasks(rng, groups, 16)
     assert len({kinds[t] for t in tasks}) == 1  # one visual kind per micro-batch
+
+
+def test_an_opening_draws_its_own_mixture_then_the_stage_mixture():
+    """instruct.opening_steps: the first steps see only the opening's tasks (a slow task's onset before
+    the mixture dilutes it); every later step draws the stage's whole mixture again."""
+    from lynxlib.config import load
+    from lynxlib.data import MixtureBatches
+    from lynxlib.world import sample_clip, sample_scene
+
+    cfg = load("params/smoke.yaml", instruct={"steps": 40, "opening_steps": 10, "opening_mixture": {"vqa_ocr": 1}})
+    rng = np.random.default_rng(0)
+    scenes = [sample_scene(rng, cfg.world) for _ in range(16)]
+    clips = [sample_clip(rng, cfg.world) for _ in range(4)]
+    source = MixtureBatches(world_cfg=cfg.world, scenes=scenes, clips=clips, visuals=None, formatter=None,
+                            stage=cfg.instruct, seed=0, sees_images=True, pass_has_visual=False)
+
+    def tasks(step: int) -> set[str]:
+        return {s.task for s in source.samples(np.random.default_rng([0, step]), step)[1]}
+
+    assert set().union(*(tasks(step) for step in range(10))) == {"vqa_ocr"}
+    later = set().union(*(tasks(step) for step in range(10, 40)))
+    assert len(later) > 3 and later <= set(cfg.instruct.mixture)
+
+
+def test_the_mixture_table_shows_an_openings_shares_beside_the_stages():
+    from lynxlib.config import load
+    from lynxlib.reports import mixture_table
+
+    plain = mixture_table(load("params/tiny.yaml").instruct)
+    assert list(plain.columns) == ["kind", "category", "weight", "share"]
+    assert plain["share"].sum() == pytest.approx(1.0, abs=1e-2)
+    opened = mixture_table(load("params/tiny.yaml", instruct={"opening_steps": 800,
+                                                              "opening_mixture": {"vqa_ocr": 3, "vqa_color": 1}}).instruct)
+    opening = opened["share in steps 1-800"]
+    assert opening.to_dict() == {**{t: 0.0 for t in plain.index}, "vqa_ocr": 0.75, "vqa_color": 0.25}
+    assert (opened["share"] == plain["share"]).all()

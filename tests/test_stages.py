@@ -81,3 +81,17 @@ def test_position_lines_at_zero_keep_the_world_key_and_a_share_changes_it():
     half = load("params/tiny.yaml", world={"recall_positions": 0.5})
     for stage in ("world", "backbones", "instruct"):
         assert stage_key(base, stage) == stage_key(zero, stage) != stage_key(half, stage)
+
+
+def test_no_opening_keeps_every_stage_key_and_an_opening_changes_its_stage_only():
+    """instruct.opening_* came after stages were trained: unset, they stay out of every stage key (and
+    out of the checkpoints' config, so a run trained before them resumes)."""
+    from lynxlib.train import run_config
+
+    base = load("params/tiny.yaml")
+    opened = load("params/tiny.yaml", instruct={"opening_steps": 800, "opening_mixture": {"vqa_ocr": 1}})
+    for stage in ("pretrain_low", "pretrain_high"):
+        assert stage_key(base, stage) == stage_key(opened, stage)
+    assert stage_key(base, "instruct") != stage_key(opened, "instruct")
+    assert "opening_steps" not in run_config(base.instruct, 0)["stage"]
+    assert run_config(opened.instruct, 0)["stage"]["opening_mixture"] == {"vqa_ocr": 1.0}

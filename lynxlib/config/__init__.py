@@ -12,10 +12,11 @@ from lynxlib.config.loading import (ConfigError, config_hash, deep_merge, dotted
 from lynxlib.config.schema import (CHOICES, STAGE_CHOICES, TRAINING_STAGES, TEXT_ONLY_TASKS, TRAINABLE_GROUPS,
                                    AdapterConfig, BackbonesConfig, Config, DataConfig, EvalConfig,
                                    GenerationConfig, LMConfig, ModelConfig, ResamplerConfig, StageConfig,
-                                   StudyConfig, TokenizerConfig, VisionConfig, WorldConfig, XAttnConfig)
+                                   StudyConfig, TokenizerConfig, VisionConfig, WorldConfig, XAttnConfig,
+                                   stage_identity)
 
 __all__ = ["CHOICES", "STAGE_CHOICES", "TRAINING_STAGES", "TEXT_ONLY_TASKS", "TRAINABLE_GROUPS", "AdapterConfig",
            "BackbonesConfig", "Config", "ConfigError", "DataConfig", "EvalConfig", "GenerationConfig", "LMConfig",
            "ModelConfig", "ResamplerConfig", "StageConfig", "StudyConfig", "TokenizerConfig", "VisionConfig",
            "WorldConfig", "XAttnConfig", "config_hash", "deep_merge", "dotted_overrides", "dump", "from_dict", "load", "read_yaml",
-           "to_dict", "validate", "variant_path"]
+           "stage_identity", "to_dict", "validate", "variant_path"]

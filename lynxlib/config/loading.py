@@ -32,11 +32,11 @@ class KeyEdits(dict):
 def deep_merge(base: dict, override: dict) -> dict:
     """Return ``base`` with ``override`` merged in; nested dicts merge, everything else replaces.
 
-    A ``mixture`` mapping replaces the base's whole unless it is :class:`KeyEdits`, so ``--set
-    instruct.mixture.vqa_ocr=12`` changes one weight and keeps the others."""
+    A ``mixture`` (or ``opening_mixture``) mapping replaces the base's whole unless it is
+    :class:`KeyEdits`, so ``--set instruct.mixture.vqa_ocr=12`` changes one weight and keeps the others."""
     merged = dict(base)
     for key, value in override.items():
-        mergeable = key != "mixture" or isinstance(value, KeyEdits)
+        mergeable = not key.endswith("mixture") or isinstance(value, KeyEdits)
         if isinstance(value, dict) and isinstance(merged.get(key), dict) and mergeable:
             merged[key] = deep_merge(merged[key], value)
         else:
@@ -105,6 +105,18 @@ def _edit_defaults(defaults: dict, value: dict) -> dict:
                            for key, edit in value.items()}}
 
 
+def _check_opening(stage: str, stage_cfg) -> None:
+    """An opening needs its own mixture and must leave the stage's mixture some steps."""
+    steps, mixture = stage_cfg.opening_steps, stage_cfg.opening_mixture
+    if not 0 <= steps < stage_cfg.steps and (steps or mixture):
+        raise ConfigError(f"{stage}.opening_steps: {steps} must be >= 0 and below {stage}.steps ({stage_cfg.steps})")
+    if steps and (not mixture or any(w < 0 for w in mixture.values()) or not sum(mixture.values())):
+        raise ConfigError(f"{stage}.opening_mixture: {mixture!r} needs weights >= 0 and one task above 0 "
+                          f"when {stage}.opening_steps is {steps}")
+    if mixture and not steps:
+        raise ConfigError(f"{stage}.opening_mixture is set but {stage}.opening_steps is 0: set both, or neither")
+
+
 def _shallow(instance: Any) -> dict:
     """A dataclass instance's fields as a dict, nested dataclasses kept as dicts (for re-validation)."""
     return {f.name: dataclasses.asdict(v) if dataclasses.is_dataclass(v := getattr(instance, f.name)) else v
@@ -130,6 +142,7 @@ def validate(cfg: Config) -> None:
                 raise ConfigError(f"{stage}.trainable: unknown group {group!r} (valid: {TRAINABLE_GROUPS})")
         if any(w < 0 for w in stage_cfg.mixture.values()) or not stage_cfg.mixture:
             raise ConfigError(f"{stage}.mixture: weights must be >= 0 and at least one task given")
+        _check_opening(stage, stage_cfg)
     if cfg.vision.stem == "conv" and (cfg.vision.arch != "vit" or cfg.vision.checkpoint):
         raise ConfigError("vision.stem: 'conv' is for a ViT tower that stage 0 trains (vision.arch 'vit', "
                           "no vision.checkpoint)")

@@ -1,7 +1,7 @@
 """The config schema: one dataclass per component, and the value choices ``validate`` checks."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 @dataclass
 class WorldConfig:
@@ -169,12 +169,28 @@ class StageConfig:
     mixture: dict[str, float] = field(default_factory=lambda: {"caption_pair": 1.0})
     mixture_from: str = ""             # "instruct_multimodal": this scale's stage-2 mixture without its
                                        # text-only tasks (the CA variants; valid at every scale)
+    opening_steps: int = 0             # the first steps draw from opening_mixture instead of mixture: a
+    opening_mixture: dict[str, float] = field(default_factory=dict)  # slow task's onset before the mix
     captions: str = "clean"            # "clean" or "clean+noisy" (caption_pair samples)
     prompts: str = "diverse"           # "diverse" (all training phrasings) or "single" (one per task)
     max_seq_len: int = 128
     log_every: int = 10
     ckpt_every: int = 50
     keep_last: int = 2
+
+
+# Stage keys added after stages were trained without them: at these values (the behaviour before the
+# key existed) they stay out of the stage's identity (its artifact key and its checkpoints' config).
+STAGE_LATER_KEYS: dict[str, object] = {"opening_steps": 0, "opening_mixture": {}}
+
+
+def stage_identity(stage_cfg: StageConfig) -> dict:
+    """``asdict(stage_cfg)`` less the later keys at their old behaviour."""
+    out = asdict(stage_cfg)
+    for key, old in STAGE_LATER_KEYS.items():
+        if out.get(key) == old:
+            del out[key]
+    return out
 
 
 @dataclass
