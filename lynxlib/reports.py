@@ -29,8 +29,8 @@ def run_summary(outcomes: list[StageOutcome]) -> dict:
 
 
 def mixture_table(stage_cfg):
-    """A stage's task mixture: weight, share, and the visual kind of each task; with an opening, the
-    share of each task in the stage's first ``opening_steps`` too."""
+    """A stage's task mixture: weight, share, and the visual kind of each task; with an opening, each
+    task's share in the stage's first ``opening_steps`` too (``opening share``)."""
     from lynxlib.world import TASKS
 
     total = sum(stage_cfg.mixture.values())
@@ -42,8 +42,8 @@ def mixture_table(stage_cfg):
         table = table.reindex(table.index.union(opening.index, sort=False)).fillna({"weight": 0.0, "share": 0.0})
         table["kind"] = [TASKS[t].visual_kind for t in table.index]
         table["category"] = [TASKS[t].category for t in table.index]
-        table[f"share in steps 1-{stage_cfg.opening_steps}"] = (opening / opening.sum()).round(3) \
-            .reindex(table.index).fillna(0.0)
+        table["opening share"] = (opening / opening.sum()).round(3).reindex(table.index).fillna(0.0)
+        table.index.name = "task"
     return table
 
 

@@ -162,17 +162,17 @@ def test_a_dotted_weight_edits_a_mixture_left_at_its_default():
 
 
 def test_an_opening_mixture_is_edited_by_key_replaced_by_a_mapping_and_checked():
-    opening = ["instruct.opening_steps=2", "instruct.opening_mixture.vqa_ocr=1"]
-    cfg = config.load("params/smoke.yaml", **config.dotted_overrides(opening))
-    assert (cfg.instruct.opening_steps, cfg.instruct.opening_mixture) == (2, {"vqa_ocr": 1.0})
-    assert config.load("params/smoke.yaml").instruct.opening_mixture == {}  # the default is not mutated
+    smoke = config.load("params/smoke.yaml").instruct
+    assert (smoke.opening_steps, smoke.opening_mixture) == (1, {"vqa_ocr": 1.0})
+    edited = config.load("params/smoke.yaml", **config.dotted_overrides(["instruct.opening_mixture.vqa_color=1"]))
+    assert edited.instruct.opening_mixture == {"vqa_ocr": 1.0, "vqa_color": 1.0}
+    assert config.load("params/smoke.yaml").instruct.opening_mixture == {"vqa_ocr": 1.0}  # not mutated
     mapping = config.deep_merge({"instruct": {"opening_mixture": {"vqa_ocr": 1}}},
                                 {"instruct": {"opening_mixture": {"vqa_color": 1}}})
     assert mapping["instruct"]["opening_mixture"] == {"vqa_color": 1}  # a file's mapping is a whole distribution
-    steps = config.load("params/smoke.yaml").instruct.steps
-    with pytest.raises(config.ConfigError, match=rf"instruct.opening_steps: {steps} must be .* below instruct.steps"):
-        config.load("params/smoke.yaml", instruct={"opening_steps": steps, "opening_mixture": {"vqa_ocr": 1}})
+    with pytest.raises(config.ConfigError, match=rf"instruct.opening_steps: {smoke.steps} must be .* below instruct.steps"):
+        config.load("params/smoke.yaml", instruct={"opening_steps": smoke.steps})
     with pytest.raises(config.ConfigError, match="instruct.opening_mixture: .* needs weights"):
-        config.load("params/smoke.yaml", instruct={"opening_steps": 2})
+        config.load("params/smoke.yaml", instruct={"opening_steps": 1, "opening_mixture": {"vqa_ocr": 0}})
     with pytest.raises(config.ConfigError, match="pretrain_low.opening_mixture is set but .*opening_steps is 0"):
         config.load("params/smoke.yaml", pretrain_low={"opening_mixture": {"vqa_ocr": 1}})

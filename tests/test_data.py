@@ -105,6 +105,6 @@ def test_the_mixture_table_shows_an_openings_shares_beside_the_stages():
     assert plain["share"].sum() == pytest.approx(1.0, abs=1e-2)
     opened = mixture_table(load("params/tiny.yaml", instruct={"opening_steps": 800,
                                                               "opening_mixture": {"vqa_ocr": 3, "vqa_color": 1}}).instruct)
-    opening = opened["share in steps 1-800"]
+    opening = opened["opening share"]
     assert opening.to_dict() == {**{t: 0.0 for t in plain.index}, "vqa_ocr": 0.75, "vqa_color": 0.25}
-    assert (opened["share"] == plain["share"]).all()
+    assert (opened["share"] == plain["share"]).all() and opened.index.name == "task"
