@@ -33,18 +33,16 @@ def mixture_table(stage_cfg):
     task's share in the stage's first ``opening_steps`` too (``opening share``)."""
     from lynxlib.world import TASKS
 
-    total = sum(stage_cfg.mixture.values())
-    rows = [{"task": t, "kind": TASKS[t].visual_kind, "category": TASKS[t].category, "weight": w,
-             "share": round(w / total, 3)} for t, w in stage_cfg.mixture.items()]
-    table = pd.DataFrame(rows).set_index("task")
-    if stage_cfg.opening_steps:
-        opening = pd.Series(stage_cfg.opening_mixture, dtype=float)
-        table = table.reindex(table.index.union(opening.index, sort=False)).fillna({"weight": 0.0, "share": 0.0})
-        table["kind"] = [TASKS[t].visual_kind for t in table.index]
-        table["category"] = [TASKS[t].category for t in table.index]
-        table["opening share"] = (opening / opening.sum()).round(3).reindex(table.index).fillna(0.0)
-        table.index.name = "task"
-    return table
+    mixture, opening = stage_cfg.mixture, stage_cfg.opening_mixture if stage_cfg.opening_steps else {}
+    total, opening_total = sum(mixture.values()), sum(opening.values())
+    rows = []
+    for t in [*mixture, *(t for t in opening if t not in mixture)]:
+        row = {"task": t, "kind": TASKS[t].visual_kind, "category": TASKS[t].category,
+               "weight": float(mixture.get(t, 0.0)), "share": round(mixture.get(t, 0.0) / total, 3)}
+        if opening:
+            row["opening share"] = round(opening.get(t, 0.0) / opening_total, 3)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("task")
 
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from lynxlib.config import Config, config_hash, stage_identity
+from lynxlib.config import Config, config_hash, stage_identity, without_later_keys
 from lynxlib.runs import read_json, resolve
 
 STAGES = ("world", "backbones", "pretrain_low", "pretrain_high", "instruct", "eval")
@@ -35,17 +35,8 @@ LATER_KEYS: dict[tuple[str, str], object] = {("world", "reading_questions"): 1, 
 
 def _keyed(cfg: Config, section: str) -> dict:
     """``asdict(cfg.<section>)`` less the later keys at their old behaviour."""
-    out = asdict(getattr(cfg, section))
-    for (sec, dotted), old in LATER_KEYS.items():
-        if sec != section:
-            continue
-        *parents, leaf = dotted.split(".")
-        node = out
-        for part in parents:
-            node = node[part]
-        if node[leaf] == old:
-            del node[leaf]
-    return out
+    later = {dotted: old for (sec, dotted), old in LATER_KEYS.items() if sec == section}
+    return without_later_keys(asdict(getattr(cfg, section)), later)
 
 
 def _sections(cfg: Config, stage: str) -> dict:

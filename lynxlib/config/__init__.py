@@ -13,10 +13,11 @@ from lynxlib.config.schema import (CHOICES, STAGE_CHOICES, TRAINING_STAGES, TEXT
                                    AdapterConfig, BackbonesConfig, Config, DataConfig, EvalConfig,
                                    GenerationConfig, LMConfig, ModelConfig, ResamplerConfig, StageConfig,
                                    StudyConfig, TokenizerConfig, VisionConfig, WorldConfig, XAttnConfig,
-                                   stage_identity)
+                                   stage_identity, without_later_keys)
 
 __all__ = ["CHOICES", "STAGE_CHOICES", "TRAINING_STAGES", "TEXT_ONLY_TASKS", "TRAINABLE_GROUPS", "AdapterConfig",
            "BackbonesConfig", "Config", "ConfigError", "DataConfig", "EvalConfig", "GenerationConfig", "LMConfig",
            "ModelConfig", "ResamplerConfig", "StageConfig", "StudyConfig", "TokenizerConfig", "VisionConfig",
            "WorldConfig", "XAttnConfig", "config_hash", "deep_merge", "dotted_overrides", "dump", "from_dict", "load", "read_yaml",
-           "stage_identity", "to_dict", "validate", "variant_path"]
+           "stage_identity", "to_dict", "validate", "variant_path",
+           "without_later_keys"]

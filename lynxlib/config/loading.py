@@ -108,13 +108,15 @@ def _edit_defaults(defaults: dict, value: dict) -> dict:
 def _check_opening(stage: str, stage_cfg) -> None:
     """An opening needs its own mixture and must leave the stage's mixture some steps."""
     steps, mixture = stage_cfg.opening_steps, stage_cfg.opening_mixture
-    if not 0 <= steps < stage_cfg.steps and (steps or mixture):
-        raise ConfigError(f"{stage}.opening_steps: {steps} must be >= 0 and below {stage}.steps ({stage_cfg.steps})")
-    if steps and (not mixture or any(w < 0 for w in mixture.values()) or not sum(mixture.values())):
-        raise ConfigError(f"{stage}.opening_mixture: {mixture!r} needs weights >= 0 and one task above 0 "
-                          f"when {stage}.opening_steps is {steps}")
+    if not (steps or mixture):
+        return
     if mixture and not steps:
         raise ConfigError(f"{stage}.opening_mixture is set but {stage}.opening_steps is 0: set both, or neither")
+    if not 0 <= steps < stage_cfg.steps:
+        raise ConfigError(f"{stage}.opening_steps: {steps} must be >= 0 and below {stage}.steps ({stage_cfg.steps})")
+    if any(w < 0 for w in mixture.values()) or not sum(mixture.values()):
+        raise ConfigError(f"{stage}.opening_mixture: {mixture!r} needs weights >= 0 and one task above 0 "
+                          f"when {stage}.opening_steps is {steps}")
 
 
 def _shallow(instance: Any) -> dict:

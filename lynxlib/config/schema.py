@@ -184,13 +184,21 @@ class StageConfig:
 STAGE_LATER_KEYS: dict[str, object] = {"opening_steps": 0, "opening_mixture": {}}
 
 
+def without_later_keys(data: dict, later: dict[str, object]) -> dict:
+    """``data`` (changed in place and returned) less each dotted key of ``later`` that holds its old value."""
+    for dotted, old in later.items():
+        *parents, leaf = dotted.split(".")
+        node = data
+        for part in parents:
+            node = node[part]
+        if node.get(leaf) == old:
+            del node[leaf]
+    return data
+
+
 def stage_identity(stage_cfg: StageConfig) -> dict:
     """``asdict(stage_cfg)`` less the later keys at their old behaviour."""
-    out = asdict(stage_cfg)
-    for key, old in STAGE_LATER_KEYS.items():
-        if out.get(key) == old:
-            del out[key]
-    return out
+    return without_later_keys(asdict(stage_cfg), STAGE_LATER_KEYS)
 
 
 @dataclass
