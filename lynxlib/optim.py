@@ -3,7 +3,8 @@
 * :func:`param_groups`: AdamW groups over the trainable parameters, ``decay`` and ``no_decay`` (norms,
   biases, 1-D tensors and learned queries/latents get no weight decay). Not
   :func:`lynxlib.build.param_groups`, which groups parameters by model component.
-* :func:`warmup_cosine`: the LR multiplier of a stage, linear warmup then cosine down to ``min_lr_ratio``.
+* :func:`warmup_cosine`: the LR multiplier of a stage, linear warmup then cosine down to ``min_lr_ratio``
+  (with ``opening_schedule: restart``, once over the opening and again over the mixture's steps).
 """
 from __future__ import annotations
 
@@ -46,8 +47,20 @@ def param_groups(model: nn.Module, *, weight_decay: float) -> list[dict[str, Any
 
 
 def warmup_cosine(cfg: StageConfig) -> Callable[[int], float]:
-    """LR multiplier for 0-based step ``s``: linear warmup to 1, cosine down to ``min_lr_ratio``."""
-    warmup, total, floor = max(cfg.warmup_steps, 0), max(cfg.steps, 1), cfg.min_lr_ratio
+    """LR multiplier for 0-based step ``s``: linear warmup to 1, cosine down to ``min_lr_ratio``.
+
+    With an opening and ``opening_schedule: restart`` the opening runs its own warmup and cosine, and
+    the mixture's steps then get exactly the schedule the stage would give them without an opening."""
+    opening = cfg.opening_steps if cfg.opening_schedule == "restart" else 0
+    if not opening:
+        return _warmup_cosine(cfg.warmup_steps, cfg.steps, cfg.min_lr_ratio)
+    first = _warmup_cosine(cfg.warmup_steps, opening, cfg.min_lr_ratio)
+    rest = _warmup_cosine(cfg.warmup_steps, cfg.steps - opening, cfg.min_lr_ratio)
+    return lambda step: first(step) if step < opening else rest(step - opening)
+
+
+def _warmup_cosine(warmup: int, total: int, floor: float) -> Callable[[int], float]:
+    warmup, total = max(warmup, 0), max(total, 1)
 
     def factor(step: int) -> float:
         if step < warmup:

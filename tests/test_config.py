@@ -176,3 +176,7 @@ def test_an_opening_mixture_is_edited_by_key_replaced_by_a_mapping_and_checked()
         config.load("params/smoke.yaml", instruct={"opening_steps": 1, "opening_mixture": {"vqa_ocr": 0}})
     with pytest.raises(config.ConfigError, match="pretrain_low.opening_mixture is set but .*opening_steps is 0"):
         config.load("params/smoke.yaml", pretrain_low={"opening_mixture": {"vqa_ocr": 1}})
+    with pytest.raises(config.ConfigError, match=r"instruct.opening_schedule: 'again' is not one of \('shared', 'restart'\)"):
+        config.load("params/smoke.yaml", instruct={"opening_schedule": "again"})
+    with pytest.raises(config.ConfigError, match="pretrain_low.opening_schedule: 'restart' needs an opening"):
+        config.load("params/smoke.yaml", pretrain_low={"opening_schedule": "restart"})

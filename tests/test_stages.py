@@ -95,3 +95,7 @@ def test_no_opening_keeps_every_stage_key_and_an_opening_changes_its_stage_only(
     assert stage_key(base, "instruct") != stage_key(opened, "instruct")
     assert "opening_steps" not in run_config(base.instruct, 0)["stage"]
     assert run_config(opened.instruct, 0)["stage"]["opening_mixture"] == {"vqa_ocr": 1.0}
+    assert "opening_schedule" not in run_config(opened.instruct, 0)["stage"]  # "shared": as before the key
+    restarted = load("params/tiny.yaml", instruct={"opening_steps": 800, "opening_mixture": {"vqa_ocr": 1},
+                                                   "opening_schedule": "restart"})
+    assert stage_key(restarted, "instruct") not in (stage_key(opened, "instruct"), stage_key(base, "instruct"))

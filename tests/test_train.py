@@ -154,6 +154,16 @@ def test_warmup_then_cosine_to_the_floor():
     assert math.isclose(factor(20), 0.1) and all(factor(s) >= factor(s + 1) for s in range(2, 25))
 
 
+def test_a_restarted_schedule_gives_the_mixture_the_schedule_it_has_without_an_opening():
+    opened = replace(tiny_stage(steps=30, lr=1.0), opening_steps=10, opening_mixture={"a": 1.0})
+    shared, restart = (warmup_cosine(replace(opened, opening_schedule=s)) for s in ("shared", "restart"))
+    alone = warmup_cosine(tiny_stage(steps=20, lr=1.0))
+    assert [shared(s) for s in range(30)] == [warmup_cosine(tiny_stage(steps=30, lr=1.0))(s) for s in range(30)]
+    assert [restart(10 + s) for s in range(20)] == [alone(s) for s in range(20)]
+    assert math.isclose(restart(9), 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 7 / 8)))  # its own cosine
+    assert restart(10) == 0.5 and shared(10) > 0.5  # warmup again at the mixture's first step
+
+
 def test_loss_curve_from_rows_and_paths(tmp_path):
     train_stage(model=build_model(), batches=SyntheticSource(), cfg=tiny_stage(steps=5), out_dir=tmp_path / "a",
                 seed=0)

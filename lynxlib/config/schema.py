@@ -171,6 +171,8 @@ class StageConfig:
                                        # text-only tasks (the CA variants; valid at every scale)
     opening_steps: int = 0             # the first steps draw from opening_mixture instead of mixture: a
     opening_mixture: dict[str, float] = field(default_factory=dict)  # slow task's onset before the mix
+    opening_schedule: str = "shared"   # "shared": one warmup + cosine over all steps; "restart": the
+                                       # opening gets its own, and the mixture the schedule it has alone
     captions: str = "clean"            # "clean" or "clean+noisy" (caption_pair samples)
     prompts: str = "diverse"           # "diverse" (all training phrasings) or "single" (one per task)
     max_seq_len: int = 128
@@ -181,7 +183,7 @@ class StageConfig:
 
 # Stage keys added after stages were trained without them: at these values (the behaviour before the
 # key existed) they stay out of the stage's identity (its artifact key and its checkpoints' config).
-STAGE_LATER_KEYS: dict[str, object] = {"opening_steps": 0, "opening_mixture": {}}
+STAGE_LATER_KEYS: dict[str, object] = {"opening_steps": 0, "opening_mixture": {}, "opening_schedule": "shared"}
 
 
 def without_later_keys(data: dict, later: dict[str, object]) -> dict:
