@@ -4,7 +4,8 @@
   biases, 1-D tensors and learned queries/latents get no weight decay). Not
   :func:`lynxlib.build.param_groups`, which groups parameters by model component.
 * :func:`warmup_cosine`: the LR multiplier of a stage, linear warmup then cosine down to ``min_lr_ratio``
-  (with ``opening_schedule: restart``, once over the opening and again over the mixture's steps).
+  (with ``opening_schedule: restart``: warmup and the peak over the opening, then warmup and cosine
+  again over the mixture's steps).
 """
 from __future__ import annotations
 
@@ -49,12 +50,13 @@ def param_groups(model: nn.Module, *, weight_decay: float) -> list[dict[str, Any
 def warmup_cosine(cfg: StageConfig) -> Callable[[int], float]:
     """LR multiplier for 0-based step ``s``: linear warmup to 1, cosine down to ``min_lr_ratio``.
 
-    With an opening and ``opening_schedule: restart`` the opening runs its own warmup and cosine, and
-    the mixture's steps then get exactly the schedule the stage would give them without an opening."""
+    With an opening and ``opening_schedule: restart`` the opening warms up and holds the peak rate
+    (where the shared schedule's first 800 of 4,400 steps sit, above 0.93), and the mixture's steps
+    then get exactly the schedule the stage would give them without an opening."""
     opening = cfg.opening_steps if cfg.opening_schedule == "restart" else 0
     if not opening:
         return _warmup_cosine(cfg.warmup_steps, cfg.steps, cfg.min_lr_ratio)
-    first = _warmup_cosine(cfg.warmup_steps, opening, cfg.min_lr_ratio)
+    first = _warmup_cosine(cfg.warmup_steps, opening, floor=1.0)  # a cosine down to 1.0: flat
     rest = _warmup_cosine(cfg.warmup_steps, cfg.steps - opening, cfg.min_lr_ratio)
     return lambda step: first(step) if step < opening else rest(step - opening)
 

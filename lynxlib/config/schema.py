@@ -172,7 +172,7 @@ class StageConfig:
     opening_steps: int = 0             # the first steps draw from opening_mixture instead of mixture: a
     opening_mixture: dict[str, float] = field(default_factory=dict)  # slow task's onset before the mix
     opening_schedule: str = "shared"   # "shared": one warmup + cosine over all steps; "restart": the
-                                       # opening gets its own, and the mixture the schedule it has alone
+                                       # opening at the peak rate, then the mixture's schedule alone
     captions: str = "clean"            # "clean" or "clean+noisy" (caption_pair samples)
     prompts: str = "diverse"           # "diverse" (all training phrasings) or "single" (one per task)
     max_seq_len: int = 128
