@@ -163,10 +163,10 @@ def test_a_dotted_weight_edits_a_mixture_left_at_its_default():
 
 def test_an_opening_mixture_is_edited_by_key_replaced_by_a_mapping_and_checked():
     smoke = config.load("params/smoke.yaml").instruct
-    assert (smoke.opening_steps, smoke.opening_mixture) == (1, {"vqa_ocr": 1.0})
+    assert (smoke.opening_steps, smoke.opening_mixture) == (1, {"vqa_ocr": 4.0, "vqa_place": 1.0})
     edited = config.load("params/smoke.yaml", **config.dotted_overrides(["instruct.opening_mixture.vqa_color=1"]))
-    assert edited.instruct.opening_mixture == {"vqa_ocr": 1.0, "vqa_color": 1.0}
-    assert config.load("params/smoke.yaml").instruct.opening_mixture == {"vqa_ocr": 1.0}  # not mutated
+    assert edited.instruct.opening_mixture == {"vqa_ocr": 4.0, "vqa_place": 1.0, "vqa_color": 1.0}
+    assert config.load("params/smoke.yaml").instruct.opening_mixture == {"vqa_ocr": 4.0, "vqa_place": 1.0}  # not mutated
     mapping = config.deep_merge({"instruct": {"opening_mixture": {"vqa_ocr": 1}}},
                                 {"instruct": {"opening_mixture": {"vqa_color": 1}}})
     assert mapping["instruct"]["opening_mixture"] == {"vqa_color": 1}  # a file's mapping is a whole distribution

@@ -100,7 +100,8 @@ def test_the_mixture_table_shows_an_openings_shares_beside_the_stages():
     from lynxlib.config import load
     from lynxlib.reports import mixture_table
 
-    plain = mixture_table(load("params/tiny.yaml").instruct)
+    plain = mixture_table(load("params/tiny.yaml", instruct={"opening_steps": 0, "opening_mixture": {},
+                                                             "opening_schedule": "shared"}).instruct)
     assert list(plain.columns) == ["kind", "category", "weight", "share"]
     assert plain["share"].sum() == pytest.approx(1.0, abs=1e-2)
     opened = mixture_table(load("params/tiny.yaml", instruct={"opening_steps": 800,

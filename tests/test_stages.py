@@ -83,19 +83,22 @@ def test_position_lines_at_zero_keep_the_world_key_and_a_share_changes_it():
         assert stage_key(base, stage) == stage_key(zero, stage) != stage_key(half, stage)
 
 
+NO_OPENING = {"opening_steps": 0, "opening_mixture": {}, "opening_schedule": "shared"}  # tiny before its opening
+
+
 def test_no_opening_keeps_every_stage_key_and_an_opening_changes_its_stage_only():
     """instruct.opening_* came after stages were trained: unset, they stay out of every stage key (and
     out of the checkpoints' config, so a run trained before them resumes)."""
     from lynxlib.train import run_config
 
-    base = load("params/tiny.yaml")
-    opened = load("params/tiny.yaml", instruct={"opening_steps": 800, "opening_mixture": {"vqa_ocr": 1}})
+    base = load("params/tiny.yaml", instruct=NO_OPENING)
+    opened = load("params/tiny.yaml", instruct={**NO_OPENING, "opening_steps": 800, "opening_mixture": {"vqa_ocr": 1}})
     for stage in ("pretrain_low", "pretrain_high"):
         assert stage_key(base, stage) == stage_key(opened, stage)
     assert stage_key(base, "instruct") != stage_key(opened, "instruct")
     assert "opening_steps" not in run_config(base.instruct, 0)["stage"]
     assert run_config(opened.instruct, 0)["stage"]["opening_mixture"] == {"vqa_ocr": 1.0}
     assert "opening_schedule" not in run_config(opened.instruct, 0)["stage"]  # "shared": as before the key
-    restarted = load("params/tiny.yaml", instruct={"opening_steps": 800, "opening_mixture": {"vqa_ocr": 1},
-                                                   "opening_schedule": "restart"})
+    restarted = load("params/tiny.yaml", instruct={"opening_steps": 800, "opening_mixture": {"vqa_ocr": 1}})
+    assert restarted.instruct.opening_schedule == "restart"  # tiny's own
     assert stage_key(restarted, "instruct") not in (stage_key(opened, "instruct"), stage_key(base, "instruct"))
