@@ -232,7 +232,10 @@ def train_backbones(cfg: Config, *, out_dir: str | Path, world, progress: bool =
 
     ``world`` is a :class:`lynxlib.world.WorldStore` of ``cfg.world`` (or its folder). Writes
     ``out_dir/{tokenizer,llama,vicuna,tower}/``, ``gates.json`` and, last, ``DONE.json``; pieces
-    already trained under the same key are reused, so a killed run resumes where it stopped.
+    already trained under the same key are reused, so a killed run resumes where it stopped. With
+    ``backbones.parallel`` the pieces train in spawned processes, which re-import the calling script:
+    a script must call this (or anything that reaches it) under ``if __name__ == "__main__":``, or
+    the children wait forever on the lock the parent holds.
     """
     from lynxlib.build import load_lm
     from lynxlib.vision import load_clip
