@@ -108,8 +108,6 @@ def _edit_defaults(defaults: dict, value: dict) -> dict:
 def _check_opening(stage: str, stage_cfg) -> None:
     """An opening needs its own mixture and must leave the stage's mixture some steps."""
     steps, mixture = stage_cfg.opening_steps, stage_cfg.opening_mixture
-    if stage_cfg.opening_schedule not in ("shared", "restart"):
-        raise ConfigError(f"{stage}.opening_schedule: {stage_cfg.opening_schedule!r} is not one of ('shared', 'restart')")
     if stage_cfg.opening_schedule == "restart" and not steps:
         raise ConfigError(f"{stage}.opening_schedule: 'restart' needs an opening ({stage}.opening_steps is 0)")
     if not (steps or mixture):

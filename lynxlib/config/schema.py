@@ -260,7 +260,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "eval.resolution": ("low", "high"),
 }
 STAGE_CHOICES = {"resolution": ("low", "high"), "captions": ("clean", "clean+noisy"), "prompts": ("diverse", "single"),
-                 "mixture_from": ("", "instruct_multimodal")}
+                 "mixture_from": ("", "instruct_multimodal"), "opening_schedule": ("shared", "restart")}
 TRAINING_STAGES = ("pretrain_low", "pretrain_high", "instruct")
 TEXT_ONLY_TASKS = ("text_instruction",)  # tasks without a visual (lynxlib.world.registry: kind "none")
 TRAINABLE_GROUPS = ("resampler", "adapters", "xattn", "lm", "frame_pos")
