@@ -109,6 +109,59 @@ def with_baselines(openvqa: pd.DataFrame, baselines: pd.DataFrame, kind: str = "
     return table[categories]
 
 
+def grid_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The README's grid: one row per variant, then the baseline rows; image categories, the pooled image
+    Overall, the video categories (prefixed "video "), the pooled video Overall. Category cells as
+    :func:`with_baselines` gives them; an Overall is mean ± spread (:func:`lynxlib.figures.overall_spread`),
+    a baseline's Overall its accuracy pooled over the categories' items as the paper pools a model's."""
+    openvqa, baselines = tables["openvqa"], tables["baselines"]
+    parts = []
+    for kind in ("image", "video"):
+        part = openvqa[openvqa.kind == kind]
+        if part.empty:
+            continue
+        table = with_baselines(openvqa, baselines, kind)
+        overall = overall_spread(part).set_index("variant")
+        totals = part.groupby("category")["total"].first()  # every run scores the same items
+        floors = baseline_rows(baselines, kind).reindex(columns=totals.index)
+        pooled = {name: (rates * totals).sum() / totals.sum() for name, rates in floors.iterrows() if rates.notna().all()}
+        table[f"{kind} Overall"] = [f"{overall.loc[row, 'mean']:.1f} ± {overall.loc[row, 'spread']:.1f}"
+                                    if row in overall.index else
+                                    (f"{pooled[row]:.1f}" if row in pooled else "-") for row in table.index]
+        parts.append(table if kind == "image" else table.add_prefix("video ").rename(
+            columns={"video video Overall": "video Overall"}))
+    grid = pd.concat(parts, axis=1)
+    variants = sorted((r for r in grid.index if r in set(openvqa.variant)), key=_variant_order)
+    return grid.loc[variants + [r for r in grid.index if r not in variants]]
+
+
+def side_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per variant (mean over seeds): MME-mini perception and its subtasks (0-200; a constant answer
+    scores 50), words per answer for 'short' (its compliance) and 'one word' instructions, and
+    OwlEval-mini's automatic correctness / richness."""
+    rows = {}
+    mme, lengths, owl = tables["mme"], tables["instruct"], tables["owleval"]
+    for variant in sorted(set(tables["openvqa"].variant), key=_variant_order):
+        row: dict[str, float] = {}
+        if not mme.empty:
+            part = mme[(mme.variant == variant) & (mme.group == "perception")]
+            row["MME perception"] = part.groupby("seed").score.sum().mean()
+            row.update(part.groupby("subtask", sort=False).score.mean().to_dict())
+        if not lengths.empty:
+            styles = lengths[lengths.variant == variant].groupby("style")[["mean_words", "compliance"]].mean()
+            for style in ("short", "one_word"):
+                if style in styles.index:
+                    row[f"{style} words"] = styles.loc[style, "mean_words"]
+                    row[f"{style} compliance %"] = 100 * styles.loc[style, "compliance"]
+        if not owl.empty:
+            part = owl[owl.variant == variant]
+            row["OwlEval correctness"], row["OwlEval richness"] = part.correctness.mean(), part.richness.mean()
+        rows[variant] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "variant"
+    return table
+
+
 def metric(tables: dict[str, pd.DataFrame], variant: str, name: str) -> tuple[float, float] | None:
     """A claim's metric for one variant as (mean, spread): spread is the std over seeds when there
     are several, else the standard error of the one run (binomial for accuracies, in percent points;

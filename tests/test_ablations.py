@@ -1,5 +1,7 @@
 """Ablation tables, the findings table and the paper figures, on eval files written by hand."""
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -7,6 +9,7 @@ import pytest
 
 from lynxlib import ablations, figures, paper
 from lynxlib.config import load
+from lynxlib.evaluate.openvqa_tables import render_markdown
 from lynxlib.stages import run_key
 
 PAPER_OURS = {"OCR": (36, 53), "Counting": (25, 37), "Reasoning": (26, 31), "Place": (17, 22),
@@ -125,3 +128,49 @@ def test_baseline_rows_add_the_type_floor_where_a_run_scored_it(tmp_path):
     assert [t.get_text() for t in heat.axes[1].get_yticklabels()][-2:] == ["majority answer", "question-type floor"]
     no_floor = tables["baselines"].drop(columns="type_floor")
     assert list(figures.baseline_rows(no_floor, "image").index) == ["majority answer"]
+
+
+def test_grid_table_pools_overalls_and_orders_rows_as_the_paper(tmp_path):
+    write_eval(tmp_path, "blind", 0, PAPER_XATTN)
+    write_eval(tmp_path, "ours", 0, PAPER_OURS, type_floor=0.5)
+    tables = ablations.collect("tiny", tmp_path)
+    grid = ablations.grid_table(tables)
+    assert list(grid.index) == ["ours", "blind", "majority answer", "question-type floor"]
+    assert grid.loc["ours", "OCR"] == "67.9 ± 6.4"  # 36/53
+    assert grid.loc["ours", "image Overall"] == "76.2 ± 2.5"  # 230/302 pooled, not a mean of categories
+    assert grid.loc["blind", "video Overall"] == "66.2 ± 3.9"  # 98/148
+    assert grid.loc["majority answer", "image Overall"] == "25.0"
+    assert grid.loc["question-type floor", "image Overall"] == "50.0"
+    majority_line = next(line for line in render_markdown(grid).splitlines() if line.startswith("| majority answer"))
+    assert majority_line.endswith("| 25.0 | - | - | - |")  # no video baseline was scored: no number made up
+    assert list(grid.columns[-3:]) == ["video Action (Y/N)", "video Others", "video Overall"]
+
+
+def test_side_table_means_over_seeds(tmp_path):
+    for seed, existence in ((0, 60.0), (1, 80.0)):
+        write_eval(tmp_path, "ours", seed, PAPER_OURS, short_words=4.0 + seed)
+        folder = tmp_path / "tiny" / "ours" / f"seed{seed}" / "eval"
+        pd.DataFrame([{"subtask": "existence", "group": "perception", "score": existence},
+                      {"subtask": "count", "group": "perception", "score": 50.0},
+                      {"subtask": "code_reasoning", "group": "cognition", "score": 200.0}]).to_csv(folder / "mme.csv", index=False)
+        pd.DataFrame([{"item": 0, "correctness": 0.5 + seed / 4, "richness": 0.25}]).to_csv(folder / "owleval.csv", index=False)
+    side = ablations.side_table(ablations.collect("tiny", tmp_path)).loc["ours"]
+    assert side["MME perception"] == pytest.approx(120.0)  # (110 + 130) / 2: cognition left out
+    assert side["existence"] == pytest.approx(70.0) and side["short words"] == pytest.approx(4.5)
+    assert side["short compliance %"] == pytest.approx(50.0)
+    assert side["OwlEval correctness"] == pytest.approx(0.625) and side["OwlEval richness"] == pytest.approx(0.25)
+
+
+def test_grid_tables_script_prints_current_runs_and_names_the_stale(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    write_eval(tmp_path, "ours", 0, PAPER_OURS)
+    write_eval(tmp_path, "llama", 0, PAPER_OURS)
+    for variant, key in (("ours", run_key(load(root / "params/tiny.yaml", "ours", seed=0), "eval")), ("llama", "older")):
+        (tmp_path / "tiny" / variant / "seed0" / "eval" / "summary.json").write_text(json.dumps({"status": "done", "key": key}))
+    script = [sys.executable, str(root / "benchmarks" / "grid_tables.py"), "--scale", "tiny", "--out-root", str(tmp_path)]
+    done = subprocess.run(script + ["--out", str(tmp_path / "grid.json")], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "| ours | 67.9 ± 6.4 |" in done.stdout and "left out: llama/seed0: run with other params" in done.stdout
+    assert json.loads((tmp_path / "grid.json").read_text())["grid"][0]["image Overall"] == "76.2 ± 2.5"
+    empty = subprocess.run(script[:-1] + [str(tmp_path / "none")], cwd=root, capture_output=True, text=True)
+    assert empty.returncode != 0 and "no evaluation of params/tiny.yaml" in empty.stderr
