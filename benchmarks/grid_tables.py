@@ -35,13 +35,13 @@ def main() -> None:
 
     params = args.params or f"params/{args.scale}.yaml"
     tables = ablations.collect(args.scale, args.out_root, params=params)
+    info = ablations.summary(tables)
     if tables["openvqa"].empty:
         raise SystemExit(f"no evaluation of {params} under {args.out_root}/{args.scale}/ "
-                         f"(left out: {ablations.summary(tables)['left_out'] or 'none'})")
+                         f"(left out: {info['left_out'] or 'none'})")
     grid = ablations.grid_table(tables)
     findings = ablations.findings_table(tables).set_index("claim")
     side = ablations.side_table(tables)
-    info = ablations.summary(tables)
     print(f"runs: {', '.join(info['runs'])}")
     for line in info["left_out"]:
         print(f"left out: {line}")

@@ -120,7 +120,7 @@ def grid_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         part = openvqa[openvqa.kind == kind]
         if part.empty:
             continue
-        table = with_baselines(openvqa, baselines, kind)
+        table = with_baselines(openvqa, baselines, kind).add_prefix("" if kind == "image" else "video ")
         overall = overall_spread(part).set_index("variant")
         totals = part.groupby("category")["total"].first()  # every run scores the same items
         floors = baseline_rows(baselines, kind).reindex(columns=totals.index)
@@ -128,8 +128,7 @@ def grid_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         table[f"{kind} Overall"] = [f"{overall.loc[row, 'mean']:.1f} ± {overall.loc[row, 'spread']:.1f}"
                                     if row in overall.index else
                                     (f"{pooled[row]:.1f}" if row in pooled else "-") for row in table.index]
-        parts.append(table if kind == "image" else table.add_prefix("video ").rename(
-            columns={"video video Overall": "video Overall"}))
+        parts.append(table)
     grid = pd.concat(parts, axis=1)
     variants = sorted((r for r in grid.index if r in set(openvqa.variant)), key=_variant_order)
     return grid.loc[variants + [r for r in grid.index if r not in variants]]
