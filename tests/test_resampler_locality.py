@@ -7,6 +7,7 @@ import torch
 from lynxlib.config import ConfigError, ResamplerConfig, load
 from lynxlib.resampler import PerceiverResampler, anchor_positions, locality_logits, patch_positions
 from lynxlib.stages import stage_key
+from model_kit import TURNS, make_model, train_batch
 
 GRID = 4                  # media: a class token + a 4 x 4 patch grid per frame
 TOKENS = 1 + GRID * GRID
@@ -104,3 +105,21 @@ def test_attention_maps_are_the_weights_forward_uses():
     _, _, v, _ = attn.project(media, latents, model.prior(media, 1))
     by_hand = attn.to_out((maps[0] @ v).transpose(1, 2).flatten(2))
     assert torch.allclose(by_hand, attn(media, latents, model.prior(media, 1)), atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["ours", "cross_attn", "low_res"])
+def test_tiny_params_prior_runs_at_both_resolutions_on_images_and_clips(tok, variant):
+    """params/tiny.yaml holds the prior: each bridge (prefix, cross-attention) and the 64-px variant must
+    place its anchors on the tower's real patch grid at 64 and 128 px, for an image and a 5-frame clip."""
+    cfg = load("params/tiny.yaml", variant)
+    assert cfg.model.resampler.locality > 0
+    model = make_model(cfg, tok)
+    gains = [p for name, p in model.named_parameters() if name.endswith("locality_gain")]
+    assert len(gains) == cfg.model.resampler.depth and all(torch.all(g == cfg.model.resampler.locality) for g in gains)
+    batch = train_batch(model, tok, TURNS[:2], visual=[True, True])
+    for size in (cfg.world.image_size_low, cfg.world.image_size_high):
+        model.set_resolution(size)
+        for frames in (1, 5):
+            torch.manual_seed(size + frames)
+            logits = model(**batch, pixel_values=torch.randn(2, frames, 3, size, size)).logits
+            assert logits.shape[:2] == batch["input_ids"].shape and torch.isfinite(logits).all()
