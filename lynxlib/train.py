@@ -12,10 +12,12 @@ samples. The :class:`BatchSource` decides what each (step, micro, rank) gets; th
 samples it actually returns.
 
 Resume: a stage's ``out_dir`` holding checkpoints resumes from the newest one; one holding ``DONE``
-is finished and only loads ``final/`` weights into the model.
+is finished and only loads ``final/`` weights into the model. While it trains, ``out_dir/LOCK`` names
+the process (``lynxlib.stage_lock``): a second trainer of the same folder stops with its pid.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -32,6 +34,7 @@ from lynxlib.config import StageConfig, stage_identity
 from lynxlib.launch import check_world, fill_deepspeed_auto, make_accelerator
 from lynxlib.optim import param_groups, warmup_cosine
 from lynxlib.runs import atomic_write_text, env_info, seed_everything, show_progress, write_json
+from lynxlib.stage_lock import stage_lock
 
 # Stage-config keys that may change between a checkpoint and its resume (bookkeeping, not maths).
 RESUME_TOLERATED = ("enabled", "log_every", "ckpt_every", "keep_last")
@@ -81,10 +84,12 @@ def train_stage(*, model: nn.Module, batches: BatchSource, cfg: StageConfig, out
     accelerator = accelerator or make_accelerator(grad_accum=cfg.grad_accum, mixed_precision=mixed_precision)
     accelerator.gradient_accumulation_steps = cfg.grad_accum
     check_world(accelerator)
+    lock = stage_lock(out_dir) if accelerator.is_main_process else contextlib.nullcontext()
     try:
-        run = _Run.start(model=model, batches=batches, cfg=cfg, out_dir=out_dir, seed=seed,
-                         accelerator=accelerator, on_log=on_log)
-        return run.train(started)
+        with lock:  # one trainer per stage folder: a second study run on it stops here, naming the first
+            run = _Run.start(model=model, batches=batches, cfg=cfg, out_dir=out_dir, seed=seed,
+                             accelerator=accelerator, on_log=on_log)
+            return run.train(started)
     finally:
         if owned:
             accelerator.free_memory()

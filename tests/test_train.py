@@ -176,3 +176,29 @@ def test_loss_curve_from_rows_and_paths(tmp_path):
     with pytest.raises(ValueError, match="labels"):
         loss_curve([rows, rows], ["one"])
     fig.savefig(tmp_path / "curve.png")
+
+
+def test_a_stage_another_live_process_trains_is_refused_naming_it(tmp_path):
+    """Two study runs on one output root share stages by key: the second must not train the same folder."""
+    import subprocess
+
+    from lynxlib.stage_lock import StageBusyError
+
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "LOCK").write_text(json.dumps({"pid": holder.pid, "host": __import__("socket").gethostname()}))
+        with pytest.raises(StageBusyError, match=rf"being trained by process {holder.pid} .*delete .*LOCK"):
+            train_stage(model=build_model(), batches=SyntheticSource(), cfg=tiny_stage(steps=3), out_dir=tmp_path, seed=0)
+        assert not (tmp_path / "metrics.jsonl").exists() and (tmp_path / "LOCK").exists()  # nothing written, lock kept
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder is gone: its lock is stale, taken over, and released when the stage is done
+    result = train_stage(model=build_model(), batches=SyntheticSource(), cfg=tiny_stage(steps=3), out_dir=tmp_path, seed=0)
+    assert result.steps == 3 and (tmp_path / "DONE").is_file() and not (tmp_path / "LOCK").exists()
+
+
+def test_a_half_written_lock_is_stale(tmp_path):
+    (tmp_path / "LOCK").write_text('{"pid": ')  # a process killed while writing it
+    train_stage(model=build_model(), batches=SyntheticSource(), cfg=tiny_stage(steps=2), out_dir=tmp_path, seed=0)
+    assert (tmp_path / "DONE").is_file() and not (tmp_path / "LOCK").exists()
