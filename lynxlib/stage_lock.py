@@ -28,7 +28,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by someone else
-        return True
+        pass
     return True
 
 
@@ -42,13 +42,16 @@ def _holder(path: Path) -> dict | None:
 
 
 def _take(path: Path, me: dict) -> bool:
-    """Create the lock atomically; False if it already exists."""
+    """Create the lock with its content in one step (a hard link of a finished temp file fails if the
+    lock exists), so no other process ever reads it empty and mistakes it for stale; False if taken."""
+    temp = path.with_name(f"{path.name}.{me['pid']}.tmp")
+    temp.write_text(json.dumps(me))
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        os.link(temp, path)
     except FileExistsError:
         return False
-    with os.fdopen(fd, "w") as handle:
-        json.dump(me, handle)
+    finally:
+        temp.unlink(missing_ok=True)
     return True
 
 

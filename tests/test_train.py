@@ -2,6 +2,8 @@
 import json
 import math
 import shutil
+import socket
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -180,13 +182,11 @@ def test_loss_curve_from_rows_and_paths(tmp_path):
 
 def test_a_stage_another_live_process_trains_is_refused_naming_it(tmp_path):
     """Two study runs on one output root share stages by key: the second must not train the same folder."""
-    import subprocess
-
     from lynxlib.stage_lock import StageBusyError
 
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        (tmp_path / "LOCK").write_text(json.dumps({"pid": holder.pid, "host": __import__("socket").gethostname()}))
+        (tmp_path / "LOCK").write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname()}))
         with pytest.raises(StageBusyError, match=rf"being trained by process {holder.pid} .*delete .*LOCK"):
             train_stage(model=build_model(), batches=SyntheticSource(), cfg=tiny_stage(steps=3), out_dir=tmp_path, seed=0)
         assert not (tmp_path / "metrics.jsonl").exists() and (tmp_path / "LOCK").exists()  # nothing written, lock kept
